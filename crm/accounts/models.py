@@ -1,0 +1,50 @@
+from django.contrib.auth.models import AbstractUser, Group
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Team(models.Model):
+    """A department. Teams form a tree; a manager sees the records of his team's whole subtree."""
+
+    name = models.CharField(_("name"), max_length=100)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent team"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="children",
+    )
+    manager = models.ForeignKey(
+        "accounts.User", verbose_name=_("manager"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="managed_teams",
+    )
+    # Team shares go through django-guardian's group permissions, so each team owns one auth group
+    # whose members are the team's members (kept in step by accounts.services).
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team", editable=False)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["username"]
+
+    def __str__(self):
+        full = self.get_full_name()
+        return full or self.username
+
+    def get_full_name(self):
+        # Chinese names are written family name first, without a space.
+        if self.last_name and self.first_name and not (self.first_name + self.last_name).isascii():
+            return f"{self.last_name}{self.first_name}"
+        return super().get_full_name()

@@ -1,0 +1,70 @@
+"""The five roles, as auth groups with module permissions. Synced after every migrate, idempotently."""
+
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
+
+ADMIN = "admin"
+SALES_MANAGER = "sales_manager"
+SALES_REP = "sales_rep"
+MARKETING = "marketing"
+SUPPORT_AGENT = "support_agent"
+ALL_ROLES = [ADMIN, SALES_MANAGER, SALES_REP, MARKETING, SUPPORT_AGENT]
+
+_CUSTOMER_WORK = [
+    "customers.view_customer", "customers.add_customer", "customers.change_customer",
+    "customers.delete_customer", "customers.view_contact", "customers.add_contact",
+    "customers.change_contact", "customers.delete_contact", "customers.view_tag",
+    "customers.share_customer", "customers.claim_customer",
+]
+
+# Module permissions per role. Record scope (which customers) is decided by customers.permissions;
+# these only decide which modules and actions a role has at all.
+ROLE_PERMISSIONS = {
+    ADMIN: None,  # every permission
+    SALES_MANAGER: _CUSTOMER_WORK + [
+        "customers.add_tag", "customers.change_tag", "customers.assign_customer",
+        "customers.view_sensitive_customer", "customers.export_customer",
+    ],
+    SALES_REP: _CUSTOMER_WORK + ["customers.view_sensitive_customer"],
+    MARKETING: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
+                "customers.export_customer"],
+    SUPPORT_AGENT: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
+                    "customers.view_sensitive_customer"],
+}
+
+
+def _permissions(names):
+    if names is None:
+        return Permission.objects.all()
+    pairs = [name.split(".", 1) for name in names]
+    perms = list(
+        Permission.objects.filter(content_type__app_label__in={a for a, _ in pairs}, codename__in={c for _, c in pairs})
+        .select_related("content_type")
+    )
+    wanted = {tuple(p) for p in pairs}
+    return [p for p in perms if (p.content_type.app_label, p.codename) in wanted]
+
+
+def sync_roles():
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions(names))
+
+
+def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs):
+    # post_migrate fires once per app that has models, in INSTALLED_APPS order, after that app's
+    # permissions are created; at the last such app every permission exists.
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if app_config is with_models[-1]:
+        sync_roles()
+
+
+def user_roles(user):
+    """The user's role names, read once per user object (a request holds one)."""
+    if not hasattr(user, "_crm_roles"):
+        user._crm_roles = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+    return user._crm_roles
+
+
+def is_admin(user):
+    return user.is_superuser or ADMIN in user_roles(user)

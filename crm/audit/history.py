@@ -1,0 +1,125 @@
+"""Turn pghistory's row snapshots into a readable change list: who, when, field, old → new."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+REASONS = {
+    "pool_return": _("returned to the public pool: no contact for %(days)s days"),
+}
+
+
+@dataclass
+class Change:
+    label: str
+    old: str
+    new: str
+
+
+@dataclass
+class HistoryEntry:
+    when: datetime
+    actor: str
+    action: str  # "insert", "update", "delete"
+    subject: str  # what changed: the record itself, or e.g. "Contact 李四"
+    reason: str = ""
+    changes: list[Change] = field(default_factory=list)
+
+
+def _display(model_field: models.Field, value, related_names: dict) -> str:
+    if value in (None, ""):
+        return ""
+    if model_field.is_relation:
+        return related_names.get((model_field.related_model, value), f"#{value}")
+    if model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _resolve_related(events, fields) -> dict:
+    """Names for every foreign key id the events mention, one query per related model."""
+    wanted: dict = {}
+    for f in fields:
+        if f.is_relation:
+            wanted.setdefault(f.related_model, set()).update(
+                getattr(e, f.attname) for e in events if getattr(e, f.attname) is not None
+            )
+    names = {}
+    for model, ids in wanted.items():
+        for obj in model._default_manager.filter(pk__in=ids):
+            names[(model, obj.pk)] = str(obj)
+    return names
+
+
+def _actor_names(events) -> dict:
+    ids = {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id}
+    ids.discard(None)
+    return {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=ids)}
+
+
+def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dict) -> list[Change]:
+    """Field-by-field differences; a JSON field named in ``json_labels`` is compared key by key."""
+    changes = []
+    for f in fields:
+        before, after = old.get(f.name), new.get(f.name)
+        if before == after:
+            continue
+        if f.name in json_labels:
+            before, after = before or {}, after or {}
+            for key in sorted(set(before) | set(after), key=str):
+                if before.get(key) != after.get(key):
+                    changes.append(Change(json_labels[f.name].get(key, key), _plain(before.get(key)), _plain(after.get(key))))
+            continue
+        changes.append(Change(str(f.verbose_name), _display(f, before, related_names), _display(f, after, related_names)))
+    return changes
+
+
+def _plain(value) -> str:
+    if value in (None, "", []):
+        return ""
+    return "、".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def entries(event_model, events, *, subject: str = "", skip_fields=(), json_labels=None) -> list[HistoryEntry]:
+    """Entries for events of one model (oldest first), each update diffed against the previous event of
+    the same object; inserts list the values set."""
+    tracked = event_model.pgh_tracked_model
+    tracked_names = {f.name for f in event_model._meta.fields}
+    fields = [
+        f for f in tracked._meta.concrete_fields
+        if f.name in tracked_names and f.name not in skip_fields and not f.primary_key
+    ]
+    events = list(events)
+    related_names = _resolve_related(events, fields)
+    actors = _actor_names(events)
+    result, previous = [], {}
+    for event in events:
+        metadata = event.pgh_context.metadata if event.pgh_context_id else {}
+        values = {f.name: getattr(event, f.attname) for f in fields}
+        label = event.pgh_label
+        if label == "update" and event.pgh_obj_id not in previous:
+            changes = []  # history began before tracking; nothing to compare with
+        elif label == "delete":
+            changes = []
+        else:
+            changes = _changes(fields, previous.get(event.pgh_obj_id, {}), values, related_names, json_labels or {})
+        previous[event.pgh_obj_id] = values
+        reason = metadata.get("reason")
+        result.append(
+            HistoryEntry(
+                when=event.pgh_created_at,
+                actor=actors.get(metadata.get("user"), str(_("System"))),
+                action=label,
+                subject=subject or str(event),
+                reason=str(REASONS[reason] % metadata) if reason in REASONS else "",
+                changes=changes,
+            )
+        )
+    return result

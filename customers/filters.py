@@ -1,0 +1,85 @@
+import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from crm.accounts.selectors import assignable_users, visible_teams
+
+from . import custom_fields
+from .choices import PROVINCES, Industry, Level, Source, Status
+from .models import Customer, Tag
+from .search import search_condition
+
+User = get_user_model()
+
+SCOPE_MINE, SCOPE_POOL = "mine", "pool"
+
+
+class CustomerFilter(django_filters.FilterSet):
+    """The customer list's filter panel. It receives the policy-scoped queryset and only narrows it."""
+
+    q = django_filters.CharFilter(
+        label=_("search"), method="search",
+        widget=forms.TextInput(attrs={"placeholder": _("Name, company, phone or email"), "type": "search"}),
+    )
+    view = django_filters.ChoiceFilter(
+        label=_("show"), method="filter_view", empty_label=_("All I can see"),
+        choices=[(SCOPE_MINE, _("My customers")), (SCOPE_POOL, _("Public pool"))],
+    )
+    owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=User.objects.none())
+    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
+    level = django_filters.MultipleChoiceFilter(label=_("level"), choices=Level.choices, widget=forms.CheckboxSelectMultiple)
+    status = django_filters.MultipleChoiceFilter(
+        label=_("lifecycle status"), choices=Status.choices, widget=forms.CheckboxSelectMultiple
+    )
+    source = django_filters.ChoiceFilter(label=_("source"), choices=Source.choices)
+    industry = django_filters.ChoiceFilter(label=_("industry"), choices=Industry.choices)
+    province = django_filters.ChoiceFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])
+    city = django_filters.CharFilter(label=_("city"), lookup_expr="startswith")
+    tag = django_filters.ModelChoiceFilter(label=_("tag"), field_name="tags", queryset=Tag.objects.all())
+    created = django_filters.DateFromToRangeFilter(
+        label=_("created"), field_name="created_at",
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+    )
+    sort = django_filters.OrderingFilter(
+        label=_("sort"),
+        fields=[
+            ("updated_at", "updated"), ("created_at", "created"), ("name", "name"), ("level", "level"),
+            ("last_contacted_at", "last_contacted"),
+        ],
+        field_labels={
+            "updated_at": _("updated"), "created_at": _("created"), "name": _("customer name"),
+            "level": _("level"), "last_contacted_at": _("last contacted"),
+        },
+    )
+
+    class Meta:
+        model = Customer
+        fields = []
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        # Choices are scoped like records: a rep is offered himself, a manager his subtree.
+        self.filters["owner"].queryset = assignable_users(user=user).order_by("username")
+        self.filters["team"].queryset = visible_teams(user=user)
+        for name, custom_filter in custom_fields.filters_for(custom_fields.active_definitions()).items():
+            custom_filter.parent = self
+            custom_filter.model = Customer
+            self.filters[name] = custom_filter
+
+    def search(self, queryset, name, value):
+        return queryset.filter(search_condition(value))
+
+    def filter_view(self, queryset, name, value):
+        if value == SCOPE_MINE:
+            return queryset.filter(owner=self.user)
+        if value == SCOPE_POOL:
+            return queryset.filter(owner__isnull=True)
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("sort"):
+            queryset = queryset.order_by("-updated_at", "-pk")
+        return queryset

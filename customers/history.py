@@ -1,0 +1,39 @@
+"""The customer's history tab: its own field changes, its tags and its contacts, newest first."""
+
+from django.apps import apps
+from django.utils.translation import gettext as _
+
+from crm.audit.history import HistoryEntry, entries
+
+from .custom_fields import label_of
+from .models import CustomFieldDefinition, Tag
+
+
+def customer_history(customer) -> list[HistoryEntry]:
+    customer_events = apps.get_model("customers", "CustomerEvent")
+    contact_events = apps.get_model("customers", "ContactEvent")
+    tag_events = apps.get_model("customers", "CustomerTagEvent")
+    custom_labels = {d.key: label_of(d) for d in CustomFieldDefinition.objects.all()}
+
+    result = entries(
+        customer_events,
+        customer_events.objects.filter(pgh_obj_id=customer.pk).select_related("pgh_context").order_by("pgh_id"),
+        subject=_("Customer"),
+        skip_fields=("created_at",),
+        json_labels={"custom": custom_labels},
+    )
+    contacts = list(
+        contact_events.objects.filter(customer_id=customer.pk).select_related("pgh_context").order_by("pgh_id")
+    )
+    for entry, event in zip(entries(contact_events, contacts, skip_fields=("customer", "created_at")), contacts, strict=True):
+        entry.subject = _("Contact %(name)s") % {"name": event.name}
+        result.append(entry)
+
+    tag_rows = list(tag_events.objects.filter(customer_id=customer.pk).select_related("pgh_context").order_by("pgh_id"))
+    tag_names = dict(Tag.objects.filter(pk__in={e.tag_id for e in tag_rows}).values_list("pk", "name"))
+    for entry, event in zip(entries(tag_events, tag_rows, skip_fields=("customer", "tag")), tag_rows, strict=True):
+        entry.subject = _("Tag %(name)s") % {"name": tag_names.get(event.tag_id, "?")}
+        result.append(entry)
+
+    result.sort(key=lambda e: e.when, reverse=True)
+    return result

@@ -1,0 +1,36 @@
+import time
+
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from crm.accounts.roles import SALES_REP
+from customers import demo
+from customers.models import Customer
+
+
+class Command(BaseCommand):
+    help = "Create demo teams, one user per role, and realistic customers (fast, with COPY)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=2000, help="how many customers to have in total")
+        parser.add_argument("--pool-share", type=float, default=0.15, help="share of customers left in the public pool")
+        parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--print-logins", action="store_true", help="print one login per role")
+
+    def handle(self, *args, customers, pool_share, seed, print_logins, **options):
+        users = demo.ensure_organisation()
+        missing = customers - Customer.objects.count()
+        if missing > 0:
+            reps = [u for u in users.values() if u.groups.filter(name=SALES_REP).exists()] + [users["manager"]]
+            pool_slots = round(len(reps) * pool_share / (1 - pool_share)) if pool_share < 1 else 1
+            owners = reps + [None] * max(pool_slots, 1)
+            started = time.monotonic()
+            demo.create_customers(
+                missing, owners=owners, seed=seed + Customer.objects.count(),
+                progress=lambda n: self.stdout.write(f"  {n:,}/{missing:,} customers", ending="\r"),
+            )
+            self.stdout.write(f"\nCreated {missing:,} customers in {time.monotonic() - started:.1f} s.")
+        if print_logins:
+            self.stdout.write(self.style.SUCCESS(_("Demo logins (password for all: %s)") % demo.DEMO_PASSWORD))
+            for username, role, *_rest in demo.DEMO_USERS:
+                self.stdout.write(f"  {role:<14} {username}")

@@ -1,0 +1,1 @@
+"""support: tickets and SLAs (a later issue). The app is installed now so that the schema and layout are fixed from the start."""
