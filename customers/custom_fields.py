@@ -43,7 +43,7 @@ def form_field(definition: CustomFieldDefinition) -> forms.Field:
         case CustomFieldType.CHOICE:
             return forms.ChoiceField(choices=[("", "---------"), *options], **common)
         case CustomFieldType.MULTI_CHOICE:
-            return forms.MultipleChoiceField(choices=options, widget=forms.CheckboxSelectMultiple, **common)
+            return forms.MultipleChoiceField(choices=options, widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}), **common)
         case _:
             return forms.CharField(max_length=500, **common)
 

@@ -18,7 +18,7 @@ from crm.accounts.roles import ADMIN, MARKETING, SALES_MANAGER, SALES_REP, SUPPO
 from crm.accounts.services import team_create, user_create
 
 from .choices import Industry, Kind, Level, Source, Status
-from .models import Customer, CustomerTag, CustomFieldDefinition, Tag
+from .models import Customer, CustomerTag, CustomFieldDefinition, PoolSettings, Tag
 
 User = get_user_model()
 
@@ -89,6 +89,9 @@ def ensure_organisation() -> dict[str, User]:
         if east.manager_id is None:
             east.manager = users["manager"]
             east.save(update_fields=["manager"])
+
+        # Demo reps hold several hundred customers each; a limit below that would block every claim.
+        PoolSettings.objects.get_or_create(pk=1, defaults={"claim_limit": 1000})
 
         for name, color in TAGS:
             Tag.objects.get_or_create(name=name, defaults={"color": color})
@@ -163,8 +166,14 @@ class CustomerFaker:
         ]
 
 
-def create_customers(count: int, *, owners: list, seed: int = 2026, chunk: int = 20_000, progress=None) -> int:
-    """COPY ``count`` customers in chunks. ``owners`` may contain None for pool customers."""
+def create_customers(
+    count: int, *, owners: list, seed: int = 2026, chunk: int = 20_000, audit: bool = True, progress=None
+) -> int:
+    """COPY ``count`` customers in chunks. ``owners`` may contain None for pool customers.
+
+    ``audit=False`` skips the audit triggers (superuser only), for benchmark volumes where a history of
+    generated rows is worthless; demo data keeps them so each customer's history starts at its creation.
+    """
     rng = random.Random(seed)
     faker = CustomerFaker(rng, owners, timezone.now())
     tag_ids = list(Tag.objects.values_list("pk", flat=True))
@@ -176,7 +185,8 @@ def create_customers(count: int, *, owners: list, seed: int = 2026, chunk: int =
         for _ in range(size):
             buffer.write("\t".join(_copy_value(v) for v in faker.row()) + "\n")
         with transaction.atomic(), connection.cursor() as cursor:
-            _skip_audit_triggers(cursor)
+            if not audit:
+                _skip_audit_triggers(cursor)
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
             first_new_id = cursor.fetchone()[0] + 1
             with cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
@@ -192,7 +202,7 @@ def create_customers(count: int, *, owners: list, seed: int = 2026, chunk: int =
 
 
 def _skip_audit_triggers(cursor) -> None:
-    """Generated demo rows are not user changes: skip the audit triggers when the role may (superuser)."""
+    """Generated rows are not user changes: skip the audit triggers when the role may (superuser)."""
     cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     if cursor.fetchone()[0]:
         cursor.execute("SET LOCAL session_replication_role = replica")

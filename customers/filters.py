@@ -13,6 +13,7 @@ from .search import search_condition
 User = get_user_model()
 
 SCOPE_MINE, SCOPE_POOL = "mine", "pool"
+CHECKBOXES = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -28,9 +29,9 @@ class CustomerFilter(django_filters.FilterSet):
     )
     owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=User.objects.none())
     team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
-    level = django_filters.MultipleChoiceFilter(label=_("level"), choices=Level.choices, widget=forms.CheckboxSelectMultiple)
+    level = django_filters.MultipleChoiceFilter(label=_("level"), choices=Level.choices, widget=CHECKBOXES)
     status = django_filters.MultipleChoiceFilter(
-        label=_("lifecycle status"), choices=Status.choices, widget=forms.CheckboxSelectMultiple
+        label=_("lifecycle status"), choices=Status.choices, widget=CHECKBOXES
     )
     source = django_filters.ChoiceFilter(label=_("source"), choices=Source.choices)
     industry = django_filters.ChoiceFilter(label=_("industry"), choices=Industry.choices)

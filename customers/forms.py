@@ -21,7 +21,8 @@ class CustomerForm(forms.ModelForm):
     mobile = PhoneNumberField(label=_("mobile"), required=False, help_text=_PHONE_HELP)
     phone = PhoneNumberField(label=_("phone"), required=False, help_text=_PHONE_HELP)
     tags = forms.ModelMultipleChoiceField(
-        label=_("tags"), queryset=Tag.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("tags"), queryset=Tag.objects.all(), required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
     )
     owner = forms.ModelChoiceField(label=_("owner"), queryset=None, required=False)
     confirm_duplicate = forms.BooleanField(
@@ -58,7 +59,8 @@ class CustomerForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("mobile") and not cleaned.get("phone") and not cleaned.get("email"):
+        reach = ("mobile", "phone", "email")
+        if not any(cleaned.get(f) for f in reach) and not any(f in self.errors for f in reach):
             self.add_error("mobile", _("Enter at least one way to reach the customer: mobile, phone or email."))
         self.duplicates = find_duplicates(
             mobile=cleaned.get("mobile"), email=cleaned.get("email"), exclude_pk=self.instance.pk

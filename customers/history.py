@@ -32,7 +32,8 @@ def customer_history(customer) -> list[HistoryEntry]:
     tag_rows = list(tag_events.objects.filter(customer_id=customer.pk).select_related("pgh_context").order_by("pgh_id"))
     tag_names = dict(Tag.objects.filter(pk__in={e.tag_id for e in tag_rows}).values_list("pk", "name"))
     for entry, event in zip(entries(tag_events, tag_rows, skip_fields=("customer", "tag")), tag_rows, strict=True):
-        entry.subject = _("Tag %(name)s") % {"name": tag_names.get(event.tag_id, "?")}
+        entry.verb = _("added tag") if event.pgh_label == "insert" else _("removed tag")
+        entry.subject = tag_names.get(event.tag_id, "?")
         result.append(entry)
 
     result.sort(key=lambda e: e.when, reverse=True)

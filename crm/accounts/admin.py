@@ -1,32 +1,66 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
-from .models import Team, User
+from .models import Role, Team, User
+from .roles import role_label
 from .services import team_save, user_sync_team_group
 
 
-class RoleAwareUserChangeForm(UserChangeForm):
-    """Roles are groups; team groups are managed through the team field and are not offered here."""
+class RolesOnlyMixin:
+    """Roles are groups; team groups follow the team field and are not offered in the roles widget."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "groups" in self.fields:
-            self.fields["groups"].queryset = self.fields["groups"].queryset.filter(team__isnull=True)
-            self.fields["groups"].label = _("roles")
+            field = self.fields["groups"]
+            field.queryset = field.queryset.filter(team__isnull=True)
+            field.label = _("roles")
+            field.label_from_instance = role_label
+
+
+class UserEditForm(RolesOnlyMixin, UserChangeForm):
+    pass
+
+
+class UserAddForm(RolesOnlyMixin, UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ["username", "groups", "team"]
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    form = RoleAwareUserChangeForm
-    list_display = ["username", "last_name", "first_name", "email", "team", "is_active", "is_staff"]
-    list_filter = ["is_active", "is_staff", "team", "groups"]
-    fieldsets = DjangoUserAdmin.fieldsets + ((_("Team"), {"fields": ["team", "mobile"]}),)
-    add_fieldsets = DjangoUserAdmin.add_fieldsets + ((_("Team"), {"fields": ["team", "groups"]}),)
+    form = UserEditForm
+    add_form = UserAddForm
+    list_display = ["username", "__str__", "email", "team", "roles", "is_active"]
+    list_filter = ["is_active", "team", "groups"]
+    list_select_related = ["team"]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        (_("Personal info"), {"fields": ["last_name", "first_name", "email", "mobile"]}),
+        (_("Team and roles"), {"fields": ["team", "groups", "is_active", "is_staff", "is_superuser"]}),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["username", "usable_password", "password1", "password2"]}),
+        (_("Team and roles"), {"fields": ["team", "groups"]}),
+    ]
+    filter_horizontal = ["groups"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description=_("roles"))
+    def roles(self, user):
+        return "、".join(role_label(g) for g in user.groups.all() if g.name in settings.ROLE_LABELS)
 
     def save_related(self, request, form, formsets, change):
-        # The groups widget only lists roles; saving it would drop the team group, so restore it.
+        # The roles widget does not list the team group; saving it would drop it, so put it back.
         super().save_related(request, form, formsets, change)
         user_sync_team_group(form.instance)
 
@@ -40,3 +74,14 @@ class TeamAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         team_save(obj)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Role)
+class RoleAdmin(GroupAdmin):
+    list_display = ["__str__", "name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(team__isnull=True)

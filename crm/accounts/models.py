@@ -2,6 +2,8 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .roles import role_label
+
 
 class Team(models.Model):
     """A department. Teams form a tree; a manager sees the records of his team's whole subtree."""
@@ -26,6 +28,18 @@ class Team(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Role(Group):
+    """Roles as the admin shows them: the auth groups that are not a team's."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
+
+    def __str__(self):
+        return role_label(self)
 
 
 class User(AbstractUser):

@@ -1,6 +1,7 @@
 """The five roles, as auth groups with module permissions. Synced after every migrate, idempotently."""
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 
 ADMIN = "admin"
@@ -57,6 +58,10 @@ def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs)
     with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
     if app_config is with_models[-1]:
         sync_roles()
+
+
+def role_label(group) -> str:
+    return str(settings.ROLE_LABELS.get(group.name, group.name))
 
 
 def user_roles(user):

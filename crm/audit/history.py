@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+VERBS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
+
 REASONS = {
     "pool_return": _("returned to the public pool: no contact for %(days)s days"),
 }
@@ -27,6 +29,11 @@ class HistoryEntry:
     subject: str  # what changed: the record itself, or e.g. "Contact 李四"
     reason: str = ""
     changes: list[Change] = field(default_factory=list)
+    verb: str = ""
+
+    def __post_init__(self):
+        if not self.verb:
+            self.verb = str(VERBS.get(self.action, self.action))
 
 
 def _display(model_field: models.Field, value, related_names: dict) -> str:

@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
@@ -16,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--pool-share", type=float, default=0.15, help="share of customers left in the public pool")
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--print-logins", action="store_true", help="print one login per role")
+        parser.add_argument(
+            "--no-audit", action="store_true", help="skip audit triggers while loading (benchmark volumes; superuser)"
+        )
 
-    def handle(self, *args, customers, pool_share, seed, print_logins, **options):
+    def handle(self, *args, customers, pool_share, seed, print_logins, no_audit, **options):
         users = demo.ensure_organisation()
         missing = customers - Customer.objects.count()
         if missing > 0:
@@ -26,11 +30,12 @@ class Command(BaseCommand):
             owners = reps + [None] * max(pool_slots, 1)
             started = time.monotonic()
             demo.create_customers(
-                missing, owners=owners, seed=seed + Customer.objects.count(),
+                missing, owners=owners, seed=seed + Customer.objects.count(), audit=not no_audit,
                 progress=lambda n: self.stdout.write(f"  {n:,}/{missing:,} customers", ending="\r"),
             )
             self.stdout.write(f"\nCreated {missing:,} customers in {time.monotonic() - started:.1f} s.")
         if print_logins:
-            self.stdout.write(self.style.SUCCESS(_("Demo logins (password for all: %s)") % demo.DEMO_PASSWORD))
+            self.stdout.write(self.style.SUCCESS("\n" + _("Demo logins, one per role:")))
             for username, role, *_rest in demo.DEMO_USERS:
-                self.stdout.write(f"  {role:<14} {username}")
+                label = settings.ROLE_LABELS[role]
+                self.stdout.write(f"  {str(label):<16} {username:<10} {demo.DEMO_PASSWORD}")
