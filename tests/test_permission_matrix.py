@@ -1,0 +1,177 @@
+"""Every URL × every role: the status each role gets.
+
+The URL list comes from the root resolver, so a new URL without an entry in EXPECTATIONS fails
+``test_every_url_has_an_expectation`` (and its own matrix cases) until someone decides who may open it.
+The admin site (namespace ``admin``) is checked separately below.
+
+Path arguments point at a customer of 杭州组 (owned by another rep), so scope matters: 华东's manager
+oversees it, the 上海组 rep does not, marketing and support have no business with it.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from customers import services
+from tests.factories import ContactFactory, CustomerFactory
+
+ROLES = ["admin", "sales_manager", "sales_rep", "marketing", "support_agent", "anonymous"]
+ROLE_FIXTURES = {
+    "admin": "admin_user", "sales_manager": "sales_manager", "sales_rep": "sales_rep",
+    "marketing": "marketing_user", "support_agent": "support_agent",
+}
+
+
+def row(admin, sales_manager, sales_rep, marketing, support_agent, anonymous=302) -> dict[str, int]:
+    """Expected statuses, one per role; anonymous visitors are sent to the login page by default."""
+    return dict(zip(ROLES, [admin, sales_manager, sales_rep, marketing, support_agent, anonymous], strict=True))
+
+
+# GET for every URL; POST as well for the views that only accept POST (GET is 405 there).
+EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
+    #                                      admin  mgr  rep  mkt  sup  anon
+    "home":                    {"GET": row(302, 302, 302, 302, 302)},
+    "login":                   {"GET": row(302, 302, 302, 302, 302, 200)},
+    "logout":                  {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 302, 302, 302)},
+    "password_change":         {"GET": row(200, 200, 200, 200, 200)},
+    "password_change_done":    {"GET": row(200, 200, 200, 200, 200)},
+    # set_language changes nothing on GET; it only redirects back
+    "set_language":            {"GET": row(302, 302, 302, 302, 302, 302),
+                                "POST": row(302, 302, 302, 302, 302, 302)},
+    "customers:list":          {"GET": row(200, 200, 200, 200, 200)},
+    "customers:create":        {"GET": row(200, 200, 200, 403, 403)},
+    "customers:bulk":          {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 302, 403, 403)},
+    "customers:recycle_bin":   {"GET": row(200, 403, 403, 403, 403)},
+    "customers:detail":        {"GET": row(200, 200, 404, 404, 404)},
+    "customers:update":        {"GET": row(200, 200, 404, 403, 403)},
+    "customers:delete":        {"GET": row(200, 200, 404, 403, 403)},
+    "customers:restore":       {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 403, 403, 403, 403)},
+    # the customer is owned: admin and manager are told so (302 with a message), the rep never saw it
+    "customers:claim":         {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 404, 403, 403)},
+    "customers:release":       {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 404, 403, 403)},
+    "customers:share":         {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 404, 403, 403)},
+    "customers:unshare":       {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 404, 403, 403)},
+    "customers:contact_create": {"GET": row(200, 200, 404, 403, 403)},
+    "customers:contact_update": {"GET": row(200, 200, 404, 403, 403)},
+    "customers:contact_delete": {"GET": row(405, 405, 405, 405, 405),
+                                 "POST": row(302, 302, 404, 403, 403)},
+}
+
+
+def _walk(resolver, namespace=""):
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _walk(pattern, inner)
+        elif isinstance(pattern, URLPattern):
+            # an unnamed pattern cannot be reversed or given an expectation: it shows up as missing
+            yield f"{namespace}{pattern.name or f'<unnamed {pattern.pattern}>'}", pattern
+
+
+def url_patterns(*, admin: bool) -> dict:
+    found = {}
+    for name, pattern in _walk(get_resolver()):
+        if name.startswith("admin:") == admin:
+            found[name] = pattern
+    return found
+
+
+APP_URLS = url_patterns(admin=False)
+CASES = [
+    (name, method, role)
+    for name in sorted(set(APP_URLS) | set(EXPECTATIONS))
+    for method in ("GET", "POST")
+    if method == "GET" or method in EXPECTATIONS.get(name, {})
+    for role in ROLES
+]
+
+
+def test_every_url_has_an_expectation():
+    missing = sorted(set(APP_URLS) - set(EXPECTATIONS))
+    stale = sorted(set(EXPECTATIONS) - set(APP_URLS))
+    assert not missing, f"URLs without an entry in EXPECTATIONS: {missing}"
+    assert not stale, f"EXPECTATIONS for URLs that no longer exist: {stale}"
+
+
+def test_every_expectation_covers_every_role():
+    for name, methods in EXPECTATIONS.items():
+        assert "GET" in methods, name
+        for method, statuses in methods.items():
+            assert set(statuses) == set(ROLES), (name, method)
+
+
+@pytest.fixture
+def world(other_rep, sales_rep):
+    customer = CustomerFactory(owner=other_rep, name="杭州组的客户")
+    binned = CustomerFactory(owner=other_rep, name="回收站里的客户")
+    services.customer_delete(actor=other_rep, customer=binned)
+    return SimpleNamespace(
+        customer=customer, binned=binned, contact=ContactFactory(customer=customer), sales_rep=sales_rep
+    )
+
+
+def _path(name, world) -> str:
+    values = {"pk": world.customer.pk, "contact_pk": world.contact.pk}
+    if name == "customers:restore":
+        values["pk"] = world.binned.pk
+    params = APP_URLS[name].pattern.converters
+    unknown = set(params) - set(values)
+    assert not unknown, f"give {name} a value for {unknown} in _path()"
+    return reverse(name, kwargs={p: values[p] for p in params})
+
+
+POST_DATA = {
+    "customers:unshare": lambda world: {"user": world.sales_rep.pk},
+    "customers:share": lambda world: {"user": world.sales_rep.pk, "level": "view_customer"},
+}
+
+
+@pytest.mark.parametrize(("name", "method", "role"), CASES)
+def test_permission_matrix(request, client_as, world, name, method, role):
+    assert name in EXPECTATIONS, f"{name} has no entry in EXPECTATIONS: decide who may open it"
+    assert name in APP_URLS, f"{name} is in EXPECTATIONS but no longer a URL"
+    expected = EXPECTATIONS[name][method][role]
+    user = None if role == "anonymous" else request.getfixturevalue(ROLE_FIXTURES[role])
+    client = client_as(user)
+    path = _path(name, world)
+    # when the role requests the URL
+    if method == "GET":
+        response = client.get(path)
+    else:
+        response = client.post(path, POST_DATA.get(name, lambda w: {})(world))
+    # then it gets exactly the expected status: in particular no 200 that was not decided on
+    assert response.status_code == expected, f"{role} {method} {path}: {response.status_code}, expected {expected}"
+    if role == "anonymous" and expected == 302 and name not in ("login", "set_language"):
+        assert response.url.startswith(reverse("login") + "?next="), response.url
+
+
+# -------------------------------------------------------------------------------------- admin site
+
+ADMIN_PAGES = sorted(
+    name for name in url_patterns(admin=True) if name == "admin:index" or name.endswith("_changelist")
+)
+
+
+@pytest.mark.parametrize("name", ADMIN_PAGES)
+@pytest.mark.parametrize("role", ROLES)
+def test_admin_site_is_for_admins_only(request, client_as, role, name):
+    user = None if role == "anonymous" else request.getfixturevalue(ROLE_FIXTURES[role])
+    response = client_as(user).get(reverse(name))
+    if role == "admin":
+        assert response.status_code == 200
+    elif role == "anonymous":
+        # to a login page: the admin's own (the admin index is public in Django) or the site's
+        assert response.status_code == 302
+        assert response.url.startswith((reverse("login") + "?next=", reverse("admin:login") + "?next="))
+    else:
+        # non-staff users are sent to the admin's login page, which they cannot pass
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("admin:login") + "?next=")
