@@ -29,9 +29,13 @@ class CustomerFilter(django_filters.FilterSet):
     )
     owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=User.objects.none())
     team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
-    level = django_filters.MultipleChoiceFilter(label=_("level"), choices=Level.choices, widget=CHECKBOXES)
+    # distinct=False: plain columns cannot repeat a row, and DISTINCT over every selected column would stop
+    # PostgreSQL from reading the newest rows off an index and stopping after one page (1M rows: 0.3 s).
+    level = django_filters.MultipleChoiceFilter(
+        label=_("level"), choices=Level.choices, widget=CHECKBOXES, distinct=False
+    )
     status = django_filters.MultipleChoiceFilter(
-        label=_("lifecycle status"), choices=Status.choices, widget=CHECKBOXES
+        label=_("lifecycle status"), choices=Status.choices, widget=CHECKBOXES, distinct=False
     )
     source = django_filters.ChoiceFilter(label=_("source"), choices=Source.choices)
     industry = django_filters.ChoiceFilter(label=_("industry"), choices=Industry.choices)
@@ -43,7 +47,7 @@ class CustomerFilter(django_filters.FilterSet):
         widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
     sort = django_filters.OrderingFilter(
-        label=_("sort"),
+        label=_("sort"), empty_label=_("Recently updated"),
         fields=[
             ("updated_at", "updated"), ("created_at", "created"), ("name", "name"), ("level", "level"),
             ("last_contacted_at", "last_contacted"),

@@ -166,6 +166,8 @@ class Customer(models.Model):
             models.Index(fields=["-updated_at"], condition=ALIVE & Q(owner__isnull=True), name="cust_pool_updated"),
             models.Index(fields=["-updated_at"], condition=ALIVE, name="cust_updated"),
             models.Index(fields=["-created_at"], condition=ALIVE, name="cust_created"),
+            # Sorting by name; the text_pattern_ops index below serves LIKE 'x%' only, not ORDER BY.
+            models.Index(fields=["name"], condition=ALIVE, name="cust_name_sort"),
             models.Index(fields=["last_contacted_at"], name="cust_last_contacted"),
             models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="cust_recycle_bin"),
             models.Index(fields=["level"], name="cust_level"),
@@ -209,6 +211,9 @@ class CustomerTag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tag", "customer"], name="customer_tag_unique")]
         indexes = [models.Index(fields=["customer"], name="customer_tag_customer")]
+
+    def __str__(self):
+        return f"{self.customer_id}:{self.tag_id}"
 
 
 @pghistory.track(

@@ -2,18 +2,75 @@
 
 A page shows "1–25 of 10,000+" past the cap: counting ``LIMIT cap+1`` rows stays cheap whatever the table
 size, where an exact COUNT(*) over a million scoped rows would cost more than the page itself.
+
+The count also picks how the page is read. Asked for "the newest 25 rows that match", PostgreSQL may walk
+the index of the sort column and test row after row until 25 match. That is quick when matches are common,
+but when it overestimates how many rows match (trigram estimates for a search change from one ANALYZE to
+the next) it walks a large part of the table: half a second at a million customers. So when the count says
+the matches are few (``SORT_IN_MEMORY`` or fewer), the page is sorted by expressions equal to the sort
+columns but matched by no index (``updated_at + '0'::interval``): PostgreSQL then gathers the matches the
+way the count just did (the search's own indexes) and sorts them, a cost bounded by the number of matches.
+Many matches are dense enough for the index walk to stop early, so the ordering is left alone.
 """
 
+import datetime
+
 from django.core.paginator import Paginator
+from django.db import models
+from django.db.models import F, Value
+from django.db.models.expressions import CombinedExpression
 from django.utils.functional import cached_property
 
 COUNT_CAP = 10_000
+SORT_IN_MEMORY = 3_000
+
+
+def _unindexed(expression, field):
+    """``expression`` through an operation that changes no value (NULL stays NULL) but hides it from indexes."""
+    if isinstance(field, (models.DateTimeField, models.DateField)):
+        return CombinedExpression(expression, "+", Value(datetime.timedelta(0)), output_field=field)
+    if isinstance(field, (models.CharField, models.TextField)):
+        return CombinedExpression(expression, "||", Value(""), output_field=field)
+    if isinstance(field, (models.IntegerField, models.AutoField)):  # BigAutoField and the like included
+        return CombinedExpression(expression, "+", Value(0), output_field=field)
+    return None
+
+
+def sorted_without_index(queryset):
+    """The same queryset, in the same order, with every plain column of its ORDER BY made unindexable.
+    Returned unchanged when its ordering has anything else (expressions, related fields)."""
+    ordering = queryset.query.order_by or queryset.model._meta.ordering
+    model = queryset.model
+    rewritten = []
+    for item in ordering:
+        if not isinstance(item, str) or item == "?":
+            return queryset
+        descending, name = item.startswith("-"), item.lstrip("-")
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except Exception:  # a related path, an annotation: keep the ordering as it is
+            return queryset
+        if not field.concrete or field.is_relation:
+            return queryset
+        expression = _unindexed(F(name), field)
+        if expression is None:
+            return queryset
+        rewritten.append(expression.desc() if descending else expression.asc())
+    return queryset.order_by(*rewritten) if rewritten else queryset
 
 
 class CappedPaginator(Paginator):
     @cached_property
     def count(self):
-        return self.object_list[: COUNT_CAP + 1].count()
+        # The order does not change how many rows there are, and without it PostgreSQL may stop at the cap
+        # by the cheapest path instead of walking the sort's index and fetching every row it passes.
+        rows = self.object_list.order_by() if hasattr(self.object_list, "order_by") else self.object_list
+        return rows[: COUNT_CAP + 1].count()
+
+    @property
+    def cap(self) -> int:
+        """How far the count goes, for the page to say "of more than {cap}"."""
+        return COUNT_CAP
 
     @property
     def capped(self) -> bool:
@@ -34,7 +91,10 @@ class CappedPaginator(Paginator):
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+        rows = self.object_list
+        if hasattr(rows, "query") and not self.capped and self.count <= SORT_IN_MEMORY:
+            rows = sorted_without_index(rows)
+        return self._get_page(rows[bottom : bottom + self.per_page], number, self)
 
 
 def paginate(request, queryset, per_page: int = 25):
