@@ -14,7 +14,6 @@ from django.db.models import DecimalField, F
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _
 
 from .choices import CustomFieldType
 from .models import CustomFieldDefinition

@@ -34,6 +34,8 @@ def customer_create(*, actor, data: dict, tags=(), owner=None) -> Customer:
     """Create a customer owned by ``owner`` (default: the actor); ``owner=None`` with ``to_pool`` puts it in the pool."""
     customer = Customer(**{k: v for k, v in data.items() if k in CUSTOMER_FIELDS}, created_by=actor)
     owner = owner if owner is not None else actor
+    if owner.pk != actor.pk:
+        _check_assignable(actor, owner)
     customer.owner = owner
     customer.team_id = owner.team_id
     customer.owned_since = timezone.now()
@@ -213,11 +215,12 @@ def pool_return_stale(*, now=None, batch_size: int = 1000) -> int:
 def contact_save(*, actor, contact: Contact) -> Contact:
     """Create or edit a contact; marking it primary unmarks the customer's other primary contact."""
     policy.get_customer_or_404(actor, contact.customer_id, policy.CHANGE)
-    contact.full_clean()
+    # Unmark the old primary first: full_clean() checks the one-primary constraint against the table.
     if contact.is_primary:
         Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(pk=contact.pk).update(
             is_primary=False
         )
+    contact.full_clean()
     contact.save()
     return contact
 

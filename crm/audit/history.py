@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 VERBS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
@@ -47,6 +48,9 @@ def _display(model_field: models.Field, value, related_names: dict) -> str:
         return str(_("yes") if value else _("no"))
     if isinstance(value, dict):
         return "; ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, datetime):
+        # Shown as the other times on the page: the user's time zone, to the minute.
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     return str(value)
 
 

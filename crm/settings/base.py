@@ -139,6 +139,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# django-filter's empty choice reads "any" instead of a row of dashes.
+FILTERS_EMPTY_CHOICE_LABEL = _("Any")
+
 PHONENUMBER_DEFAULT_REGION = "CN"
 PHONENUMBER_DB_FORMAT = "E164"
 
