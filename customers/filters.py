@@ -21,7 +21,7 @@ class CustomerFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(
         label=_("search"), method="search",
-        widget=forms.TextInput(attrs={"placeholder": _("Name, company, phone or email"), "type": "search"}),
+        widget=forms.TextInput(attrs={"placeholder": _("Name, company, phone or email"), "type": "search", "data-live-search": ""}),
     )
     view = django_filters.ChoiceFilter(
         label=_("show"), method="filter_view", empty_label=_("All I can see"),

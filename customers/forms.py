@@ -26,7 +26,7 @@ class CustomerForm(forms.ModelForm):
     )
     owner = forms.ModelChoiceField(label=_("owner"), queryset=None, required=False)
     confirm_duplicate = forms.BooleanField(
-        label=_("Save anyway: I know a customer with this mobile or email exists"), required=False
+        label=_("Save anyway: I know a customer with this phone number or email exists"), required=False
     )
 
     class Meta:
@@ -63,7 +63,8 @@ class CustomerForm(forms.ModelForm):
         if not any(cleaned.get(f) for f in reach) and not any(f in self.errors for f in reach):
             self.add_error("mobile", _("Enter at least one way to reach the customer: mobile, phone or email."))
         self.duplicates = find_duplicates(
-            mobile=cleaned.get("mobile"), email=cleaned.get("email"), exclude_pk=self.instance.pk
+            numbers=[cleaned.get("mobile"), cleaned.get("phone")], email=cleaned.get("email"),
+            exclude_pk=self.instance.pk,
         )
         if self.duplicates and not cleaned.get("confirm_duplicate"):
             raise forms.ValidationError(self.duplicate_message(), code="duplicate")
@@ -80,7 +81,7 @@ class CustomerForm(forms.ModelForm):
             else:
                 parts.append(format_html("{}", _("a customer held by %(holder)s") % {"holder": holder}))
         return format_html(
-            "{} {}", _("The mobile or email is already used by:"), format_html(", ".join(["{}"] * len(parts)), *parts)
+            "{} {}", _("The phone number or email is already used by:"), format_html(", ".join(["{}"] * len(parts)), *parts)
         )
 
     def service_kwargs(self) -> dict:

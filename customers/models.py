@@ -11,6 +11,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from .choices import CustomFieldType, Industry, Kind, Level, Source, Status
 from .querysets import CustomerQuerySet
+from .search import Bigrams
 
 
 def _digits_of(field_name):
@@ -175,9 +176,11 @@ class Customer(models.Model):
             models.Index(fields=["source"], name="cust_source"),
             models.Index(fields=["industry"], name="cust_industry"),
             models.Index(fields=["province", "city"], name="cust_region"),
-            # Search: trigrams for 3+ characters, prefix (pattern ops) for 1-2 character Chinese names.
+            # Search: trigrams for 3+ characters, character pairs for 2, prefix (pattern ops) for 1.
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="cust_name_trgm"),
             GinIndex(OpClass(Upper("company"), name="gin_trgm_ops"), name="cust_company_trgm"),
+            GinIndex(Bigrams("name"), name="cust_name_bigram"),
+            GinIndex(Bigrams("company"), name="cust_company_bigram"),
             models.Index(OpClass("name", name="text_pattern_ops"), name="cust_name_prefix"),
             models.Index(OpClass("company", name="text_pattern_ops"), name="cust_company_prefix"),
             GinIndex(OpClass("mobile_digits", name="gin_trgm_ops"), name="cust_mobile_trgm"),

@@ -5,6 +5,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from . import permissions as policy
 from .models import Contact, Customer, CustomerTeamShare, CustomerUserShare, Tag
+from .search import phone_digits
 
 User = get_user_model()
 
@@ -26,11 +27,13 @@ def customer_detail(*, user, pk) -> Customer:
     )
 
 
-def find_duplicates(*, mobile=None, email="", exclude_pk=None) -> list[Customer]:
-    """Live customers with the same mobile or email, whoever owns them (the caller decides what to reveal)."""
+def find_duplicates(*, numbers=(), email="", exclude_pk=None) -> list[Customer]:
+    """Live customers with one of these phone numbers (in their mobile or phone field: people put a mobile
+    in either) or this email, whoever owns them (the caller decides what to reveal)."""
     condition = Q()
-    if mobile:
-        condition |= Q(mobile=mobile)
+    digits = [phone_digits(str(number)) for number in numbers if number]
+    if digits:
+        condition |= Q(mobile_digits__in=digits) | Q(phone_digits__in=digits)
     if email:
         condition |= Q(email__iexact=email)
     if not condition:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.accounts.models import Team
@@ -161,10 +162,13 @@ def customer_bulk(request):
         messages.error(request, _messages_from(error))
     else:
         skipped = len(ids) - count
-        text = _("%(count)s customers updated.") % {"count": count}
+        text = ngettext("%(count)s customer updated.", "%(count)s customers updated.", count) % {"count": count}
         if skipped:
-            text += " " + _("%(skipped)s skipped: you may not change them.") % {"skipped": skipped}
+            text += " " + ngettext(
+                "%(skipped)s skipped: you may not change it.", "%(skipped)s skipped: you may not change them.", skipped
+            ) % {"skipped": skipped}
         messages.success(request, text)
+    # From htmx the redirect is followed in the background and the list's results partial swapped in.
     return redirect(_safe_next(request))
 
 

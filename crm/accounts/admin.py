@@ -67,10 +67,23 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "parent", "manager"]
+    list_display = ["name", "place_in_tree", "manager"]
     list_select_related = ["parent", "manager"]
     search_fields = ["name"]
     autocomplete_fields = ["manager"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Departments are few: one query for every team's name and parent draws each one's path.
+        self._tree = {pk: (name, parent) for pk, name, parent in Team.objects.values_list("id", "name", "parent_id")}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("place in the tree"))
+    def place_in_tree(self, team):
+        names, parent = [], team.parent_id
+        while parent is not None and len(names) < 50:  # 50: a guard against a cycle made by hand in the table
+            name, parent = self._tree.get(parent, ("?", None))
+            names.append(name)
+        return " / ".join([*reversed(names), team.name])
 
     def save_model(self, request, obj, form, change):
         team_save(obj)

@@ -29,6 +29,16 @@ class Team(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        parent, seen = self.parent, set()
+        while parent is not None and parent.pk not in seen:
+            if self.pk is not None and parent.pk == self.pk:
+                raise ValidationError({"parent": _("A team cannot sit below itself or one of its own sub-teams.")})
+            seen.add(parent.pk)
+            parent = parent.parent
+
 
 class Role(Group):
     """Roles as the admin shows them: the auth groups that are not a team's."""

@@ -47,9 +47,14 @@ def _permissions(names):
 
 
 def sync_roles():
+    """Create missing roles with their default permissions. An existing role keeps the permissions an
+    administrator gave it (the next migrate must not undo his edits); only the admin role is brought up to
+    every permission, new modules' included, because that is what the role means. A later module that
+    gives other roles new permissions does so in a data migration of its own."""
     for role, names in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set(_permissions(names))
+        group, created = Group.objects.get_or_create(name=role)
+        if created or names is None:
+            group.permissions.set(_permissions(names))
 
 
 def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs):

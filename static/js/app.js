@@ -11,6 +11,12 @@
     }
   });
 
+  // A live search box already searched on each keystroke (htmx "input" trigger); its "change" on blur
+  // must not reach the filter form, or leaving the box would send the same search again.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-live-search]")) { event.stopPropagation(); }
+  }, true);
+
   // Selects marked data-autosubmit submit their form on change (language switch, sort order).
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) {

@@ -45,9 +45,37 @@ def test_module_permissions_follow_the_role(db, role, may_add, may_assign):
     assert user.has_perm("customers.assign_customer") is may_assign
 
 
+def test_migrate_keeps_the_permissions_an_admin_gave_a_role(db):
+    from django.contrib.auth.models import Permission
+
+    from crm.accounts.roles import sync_roles
+
+    # given an admin who lets marketing add customers and takes claiming away from reps
+    marketing, reps = Group.objects.get(name="marketing"), Group.objects.get(name="sales_rep")
+    marketing.permissions.add(Permission.objects.get(codename="add_customer"))
+    reps.permissions.remove(Permission.objects.get(codename="claim_customer"))
+    # when the next deployment migrates (post_migrate syncs the roles)
+    sync_roles()
+    # then his changes are still there
+    assert marketing.permissions.filter(codename="add_customer").exists()
+    assert not reps.permissions.filter(codename="claim_customer").exists()
+
+
 def test_unknown_role_is_refused(db):
     with pytest.raises(ValueError, match="unknown role"):
         UserFactory(role="boss")
+
+
+def test_a_team_cannot_be_moved_below_its_own_sub_team(teams):
+    from django.core.exceptions import ValidationError
+
+    from crm.accounts.services import team_save
+
+    east = teams.east
+    east.parent = teams.shanghai  # 上海组 is below 华东销售部
+    with pytest.raises(ValidationError) as error:
+        team_save(east)
+    assert "parent" in error.value.message_dict
 
 
 def test_team_subtree_contains_children_but_not_siblings(teams):

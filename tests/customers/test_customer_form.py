@@ -90,6 +90,19 @@ def test_duplicate_mobile_is_flagged_then_saved_on_confirmation(client_as, sales
     assert Customer.objects.filter(mobile="+8613812345678").count() == 2
 
 
+def test_duplicate_number_is_found_in_either_phone_field(client_as, sales_rep):
+    # given a customer whose mobile number was put in the phone field
+    CustomerFactory(owner=sales_rep, name="号码放错栏", mobile="", phone="+8613812345678")
+    # when a new customer is entered with that number as his mobile
+    response = _post(client_as(sales_rep), name="新客户", mobile="138 1234 5678")
+    # then the form warns about the existing customer
+    assert "号码放错栏" in " ".join(response.context["form"].non_field_errors())
+    # and a landline typed with its area code finds a landline stored in the same way
+    CustomerFactory(owner=sales_rep, name="座机客户", phone="+862150001234")
+    response = _post(client_as(sales_rep), name="又一个", phone="021-5000 1234")
+    assert "座机客户" in " ".join(response.context["form"].non_field_errors())
+
+
 def test_duplicate_email_is_found_whatever_the_case(client_as, sales_rep):
     CustomerFactory(owner=sales_rep, name="已有邮箱客户", email="boss@example.com")
     response = _post(client_as(sales_rep), name="新的", email="BOSS@example.com")

@@ -123,6 +123,23 @@ def test_htmx_request_gets_only_the_results(client_as, sales_rep, book):
     assert set(listed_ids(response)) == keys(book, "a_mine", "d_pool")
 
 
+def test_bulk_action_from_htmx_answers_with_the_refreshed_results(client_as, sales_rep, book):
+    vip = TagFactory(name="重点")
+    client = client_as(sales_rep)
+    # when the rep tags his two customers from a list filtered on level A, without leaving the page
+    response = client.post(
+        reverse("customers:bulk"),
+        {"action": "tag", "tag": vip.pk, "ids": [book["a_mine"].pk, book["b_mine"].pk], "next": f"{LIST}?level=A"},
+        HTTP_HX_REQUEST="true", follow=True,
+    )
+    page = response.content.decode()
+    # then he gets the same filtered results back as a partial, with the outcome in the messages box
+    assert "<html" not in page and 'id="filter-form"' not in page
+    assert set(listed_ids(response)) == keys(book, "a_mine", "d_pool")
+    assert 'id="messages" hx-swap-oob="true"' in page and "2 customers updated." in page
+    assert set(vip.customers.values_list("pk", flat=True)) == keys(book, "a_mine", "b_mine")
+
+
 def test_full_request_gets_the_whole_page(client_as, sales_rep, book):
     page = client_as(sales_rep).get(LIST).content.decode()
     assert "<html" in page and 'id="filter-form"' in page and 'id="listing-results"' in page

@@ -104,7 +104,10 @@ def test_search_by_phone_as_typed(client_as, sales_rep, customers, typed, expect
         ("zhangsan@huaxin.com", {"zhangsan"}),
         ("ZhangSan@HuaXin.com", {"zhangsan"}),
         ("@huaxin", {"zhangsan"}),
-        ("张三", {"zhangsan", "zhangsanfeng"}),
+        ("张三", {"zhangsan", "zhangsanfeng", "lizhangsan"}),
+        ("三丰", {"zhangsanfeng"}),
+        ("通物", {"lizhangsan"}),
+        ("pa", {"abroad"}),
         ("张", {"zhangsan", "zhangsanfeng"}),
         ("华信科技", {"zhangsan"}),
         ("信科技有限", {"zhangsan"}),
@@ -116,9 +119,14 @@ def test_search_by_email_name_and_company(client_as, sales_rep, customers, typed
     assert search(client_as(sales_rep), typed) == {customers[k].pk for k in expected}
 
 
-def test_two_character_name_matches_by_prefix_only(client_as, sales_rep, customers):
-    # "张三" finds 张三 and 张三丰, not 李张三 (prefix search, the index-backed plan for short names)
-    assert customers["lizhangsan"].pk not in search(client_as(sales_rep), "张三")
+def test_one_character_matches_the_start_of_a_name_or_company(client_as, sales_rep, customers):
+    # "李" finds 李张三, not 张三 or 张三丰 whose names merely contain no 李 at the start
+    assert search(client_as(sales_rep), "李") == {customers["lizhangsan"].pk}
+
+
+def test_two_characters_inside_a_company_name_are_found(client_as, sales_rep, customers):
+    # the two characters people remember of a company (华信 in 北京华信科技有限公司)
+    assert search(client_as(sales_rep), "华信") == {customers["zhangsan"].pk}
 
 
 def test_search_never_returns_customers_outside_scope(client_as, sales_rep, customers):

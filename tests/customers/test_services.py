@@ -168,7 +168,7 @@ def test_bulk_action_over_http_reports_skipped_customers(client_as, sales_rep, o
     )
     # then one is tagged and he is told one was skipped
     assert response.status_code == 302
-    assert messages_of(response) == ["1 customers updated. 1 skipped: you may not change them."]
+    assert messages_of(response) == ["1 customer updated. 1 skipped: you may not change it."]
     assert list(vip.customers.all()) == [mine]
 
 

@@ -51,6 +51,7 @@ def phone(value):
 _WIDGET_CLASS = {
     "select": "form-select",
     "selectmultiple": "form-select",
+    "csvselect": "form-select",  # django-filter's OrderingFilter
     "checkbox": "form-check-input",
     "radioselect": "form-check-input",
     "checkboxselectmultiple": "form-check-input",
