@@ -19,6 +19,8 @@ urlpatterns = [
     # Switching language works before login too (the login page has the switch).
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("customers/", include("customers.urls")),
+    path("imports/", include("crm.imports.urls")),
+    path("exports/", include("crm.exports.urls")),
     path("admin/", admin.site.urls),
 ]
 

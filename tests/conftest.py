@@ -147,6 +147,16 @@ def users_by_role(admin_user, sales_manager, sales_rep, marketing_user, support_
     }
 
 
+# ------------------------------------------------------------------------------ uploaded files
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test writes its uploads and generated files into a folder of its own, deleted afterwards."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
 # --------------------------------------------------------------------------------- clients
 
 

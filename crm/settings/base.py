@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "crm.accounts",
     "crm.audit",
     "crm.web",
+    "crm.imports",
+    "crm.exports",
     # modules
     "customers",
     "interactions",
