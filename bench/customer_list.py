@@ -336,7 +336,7 @@ def capped_matches(params) -> str:
     rep = get_user_model().objects.get(username=BENCH_USER)
     data = QueryDict(urlencode(params)) if params else None
     filterset = CustomerFilter(data, queryset=selectors.customer_list(user=rep), user=rep)
-    cap = pagination.COUNT_CAP
+    cap = pagination.SEARCH_COUNT_CAP if params.get("q") else pagination.COUNT_CAP
     found = (filterset.qs if filterset.is_bound else filterset.queryset).order_by()[: cap + 1].count()
     return f"{cap:,}+" if found > cap else f"{found:,}"
 

@@ -5,3 +5,18 @@ from django.utils.translation import gettext_lazy as _
 class CustomersConfig(AppConfig):
     name = "customers"
     verbose_name = _("Customers")
+
+    def ready(self):
+        # The customer list can be exported: the exports platform learns it here, never by importing customers.
+        from crm.exports import registry
+
+        from .exports import CustomerExporter
+
+        registry.register(CustomerExporter())
+
+        # Likewise the imports platform learns how to import customers.
+        from crm.imports import resources
+
+        from .resources import CustomerResource
+
+        resources.register(CustomerResource())

@@ -36,5 +36,5 @@ def customer_history(customer) -> list[HistoryEntry]:
         entry.subject = tag_names.get(event.tag_id, "?")
         result.append(entry)
 
-    result.sort(key=lambda e: e.when, reverse=True)
+    result.sort(key=lambda e: (e.when, e.event_id), reverse=True)
     return result

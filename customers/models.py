@@ -160,6 +160,7 @@ class Customer(models.Model):
             ("assign_customer", _("Can assign customers to other users")),
             ("view_sensitive_customer", _("Can see unmasked mobile numbers and emails")),
             ("export_customer", _("Can export customers")),
+            ("import_customer", _("Can import customers from Excel and CSV files")),
         ]
         indexes = [
             models.Index(fields=["owner", "-updated_at"], condition=ALIVE, name="cust_owner_updated"),

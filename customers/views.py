@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.accounts.models import Team
 from crm.accounts.roles import is_admin
+from crm.web import pagination
 from crm.web.pagination import paginate
 
 from . import custom_fields, selectors, services
@@ -38,7 +39,8 @@ def _messages_from(error: ValidationError) -> str:
 def customer_list(request):
     filterset = CustomerFilter(request.GET or None, queryset=selectors.customer_list(user=request.user), user=request.user)
     queryset = filterset.qs if filterset.is_bound else filterset.queryset.order_by("-updated_at", "-pk")
-    page = paginate(request, queryset)
+    searching = filterset.is_bound and filterset.form.is_valid() and filterset.form.cleaned_data.get("q")
+    page = paginate(request, queryset, count_cap=pagination.SEARCH_COUNT_CAP if searching else None)
     context = {
         "filter": filterset,
         "page": page,

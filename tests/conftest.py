@@ -242,3 +242,55 @@ def live_celery_worker(transactional_db):
     """
     with _live_worker() as worker:
         yield worker
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path, settings):
+    """``start()`` runs a real Celery worker in a process of its own (it can be killed with SIGKILL), on
+    the test database and a Redis queue of this test's own; every task the test sends goes there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from crm.celery import app
+
+    database = connections["default"].settings_dict
+    url = f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    queue = f"test-{uuid.uuid4().hex}"
+    previous_routes = app.conf.task_routes
+    _route_all_tasks(app, {"*": {"queue": queue}})
+    processes = []
+
+    def start():
+        log = tmp_path / f"worker-{len(processes)}.log"
+        env = os.environ | {"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "crm.settings.test",
+                            "CRM_MEDIA_ROOT": str(settings.MEDIA_ROOT), "REDIS_URL": settings.REDIS_URL}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queue, "--pool", "solo", "-l", "info",
+             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"{queue}-{len(processes)}@%h"],
+            cwd=settings.BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while "ready." not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"the worker did not start:\n{log.read_text()}"
+            time.sleep(0.1)
+        process.log = log
+        process.kill_now = lambda: os.killpg(process.pid, signal.SIGKILL)
+        return process
+
+    try:
+        yield SimpleNamespace(start=start, queue=queue)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+        _route_all_tasks(app, previous_routes)
+        _delete_queue(queue)

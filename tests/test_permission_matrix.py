@@ -12,9 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from crm.imports.models import ImportJob
 from customers import services
 from tests.factories import ContactFactory, CustomerFactory
+from tests.factories.exports import ExportJobFactory
 
 ROLES = ["admin", "sales_manager", "sales_rep", "marketing", "support_agent", "anonymous"]
 ROLE_FIXTURES = {
@@ -63,6 +66,27 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     "customers:contact_update": {"GET": row(200, 200, 404, 403, 403)},
     "customers:contact_delete": {"GET": row(405, 405, 405, 405, 405),
                                  "POST": row(302, 302, 404, 403, 403)},
+    # exports: the job in _path is another rep's (杭州组), finished: only its creator and admins see it
+    "exports:list":            {"GET": row(200, 200, 200, 200, 200)},
+    "exports:create":          {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 302, 403, 302, 403)},
+    "exports:detail":          {"GET": row(200, 404, 404, 404, 404)},
+    "exports:download":        {"GET": row(200, 404, 404, 404, 404)},
+    # imports: only admins hold the import permission by default; the job in _path is another user's
+    # (a rep given the permission), so admins see it and nobody else learns it exists
+    "imports:list":            {"GET": row(200, 403, 403, 403, 403)},
+    "imports:new":             {"GET": row(200, 403, 403, 403, 403)},
+    "imports:detail":          {"GET": row(200, 404, 404, 404, 404)},
+    "imports:errors":          {"GET": row(200, 404, 404, 404, 404)},
+    "imports:undo":            {"GET": row(200, 404, 404, 404, 404),
+                                "POST": row(302, 404, 404, 404, 404)},
+    # the job is already committed: the admin is told so (an invalid mapping form, a message)
+    "imports:configure":       {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(200, 404, 404, 404, 404)},
+    "imports:commit":          {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 404, 404, 404, 404)},
+    "imports:cancel":          {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(302, 404, 404, 404, 404)},
 }
 
 
@@ -114,7 +138,13 @@ def world(other_rep, sales_rep):
     binned = CustomerFactory(owner=other_rep, name="回收站里的客户")
     services.customer_delete(actor=other_rep, customer=binned)
     return SimpleNamespace(
-        customer=customer, binned=binned, contact=ContactFactory(customer=customer), sales_rep=sales_rep
+        customer=customer, binned=binned, contact=ContactFactory(customer=customer), sales_rep=sales_rep,
+        export_job=ExportJobFactory(created_by=other_rep, done=True),
+        import_job=ImportJob.objects.create(
+            resource="customers.customer", created_by=other_rep, file="imports/list.xlsx", file_name="list.xlsx",
+            file_sha256="0" * 64, file_type="xlsx", status="committed", headers=["姓名"], mapping={"0": "name"},
+            committed_at=timezone.now(),
+        ),
     )
 
 
@@ -122,6 +152,10 @@ def _path(name, world) -> str:
     values = {"pk": world.customer.pk, "contact_pk": world.contact.pk}
     if name == "customers:restore":
         values["pk"] = world.binned.pk
+    if name.startswith("exports:"):
+        values["pk"] = world.export_job.pk
+    if name.startswith("imports:"):
+        values["pk"] = world.import_job.pk
     params = APP_URLS[name].pattern.converters
     unknown = set(params) - set(values)
     assert not unknown, f"give {name} a value for {unknown} in _path()"
@@ -131,6 +165,7 @@ def _path(name, world) -> str:
 POST_DATA = {
     "customers:unshare": lambda world: {"user": world.sales_rep.pk},
     "customers:share": lambda world: {"user": world.sales_rep.pk, "level": "view_customer"},
+    "exports:create": lambda world: {"model": "customers.customer", "query": "", "format": "csv"},
 }
 
 

@@ -12,6 +12,8 @@ VERBS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
 
 REASONS = {
     "pool_return": _("returned to the public pool: no contact for %(days)s days"),
+    "import": _("imported from %(file)s"),
+    "import_undo": _("import of %(file)s undone"),
 }
 
 
@@ -31,6 +33,7 @@ class HistoryEntry:
     reason: str = ""
     changes: list[Change] = field(default_factory=list)
     verb: str = ""
+    event_id: int = 0  # orders events of one transaction, which share their time
 
     def __post_init__(self):
         if not self.verb:
@@ -131,6 +134,7 @@ def entries(event_model, events, *, subject: str = "", skip_fields=(), json_labe
                 subject=subject or str(event),
                 reason=str(REASONS[reason] % metadata) if reason in REASONS else "",
                 changes=changes,
+                event_id=event.pgh_id,
             )
         )
     return result

@@ -1,3 +1,12 @@
+from django.urls import path
+
+from . import views
+
 app_name = "exports"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("new/", views.export_create, name="create"),
+    path("<int:pk>/", views.export_detail, name="detail"),
+    path("<int:pk>/download/", views.export_download, name="download"),
+]

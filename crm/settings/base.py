@@ -87,6 +87,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://crm:crm@127.0.0.1:54329/crm")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+# A query whose client is gone (a killed worker) is cancelled within seconds instead of running to its end
+# while it holds its locks (PostgreSQL 14+).
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c client_connection_check_interval=2000"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -139,7 +142,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "customers.tasks.return_stale_customers_to_pool",
         "schedule": crontab(minute=15, hour="*"),
     },
+    "imports-resume-stalled": {
+        "task": "crm.imports.tasks.resume_stalled_imports",
+        "schedule": 60.0,
+    },
 }
+
+# Imports (crm.imports): what an uploaded file may be. A 1,000,000-row sheet of 15 columns is ~60 MB as .xlsx
+# and ~1 GB of XML inside it; a zip bomb unpacks thousands of times its size.
+CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
+CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=1_000_000)
+CRM_IMPORT_MAX_ZIP_ENTRIES = 2_000
+CRM_IMPORT_MAX_UNCOMPRESSED_BYTES = 3 * 1024 * 1024 * 1024
+CRM_IMPORT_MAX_COMPRESSION_RATIO = 200
 
 # django-filter's empty choice reads "any" instead of a row of dashes.
 FILTERS_EMPTY_CHOICE_LABEL = _("Any")

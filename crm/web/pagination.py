@@ -24,6 +24,9 @@ from django.utils.functional import cached_property
 # 10,000 was tried first: counting that far took 200-280 ms for a rep's tag filter or a common two-character
 # search at a million customers (bench/RESULTS.md); 1,000 keeps every list case under its goal.
 COUNT_CAP = 1_000
+# A search counts further: its matches are where PostgreSQL's estimates go wrong (see above), and a search
+# with 1,000-2,000 matches ('恒通物流': 1,077) is still sorted faster in memory than by walking the index.
+SEARCH_COUNT_CAP = 2_000
 
 
 def _unindexed(expression, field):
@@ -61,21 +64,25 @@ def sorted_without_index(queryset):
 
 
 class CappedPaginator(Paginator):
+    def __init__(self, object_list, per_page, *, count_cap: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_cap = count_cap or COUNT_CAP
+
     @cached_property
     def count(self):
         # The order does not change how many rows there are, and without it PostgreSQL may stop at the cap
         # by the cheapest path instead of walking the sort's index and fetching every row it passes.
         rows = self.object_list.order_by() if hasattr(self.object_list, "order_by") else self.object_list
-        return rows[: COUNT_CAP + 1].count()
+        return rows[: self.count_cap + 1].count()
 
     @property
     def cap(self) -> int:
         """How far the count goes, for the page to say "of more than {cap}"."""
-        return COUNT_CAP
+        return self.count_cap
 
     @property
     def capped(self) -> bool:
-        return self.count > COUNT_CAP
+        return self.count > self.count_cap
 
     def validate_number(self, number):
         # Past the cap the last page is unknown; let users walk on until a page comes back empty.
@@ -98,6 +105,6 @@ class CappedPaginator(Paginator):
         return self._get_page(rows[bottom : bottom + self.per_page], number, self)
 
 
-def paginate(request, queryset, per_page: int = 25):
-    paginator = CappedPaginator(queryset, per_page)
+def paginate(request, queryset, per_page: int = 25, *, count_cap: int | None = None):
+    paginator = CappedPaginator(queryset, per_page, count_cap=count_cap)
     return paginator.page(request.GET.get("page", 1))

@@ -1,0 +1,273 @@
+"""Uploaded spreadsheets: what kind of file it really is, whether it is safe to open, and its rows.
+
+The type is decided by the bytes, never by the name. Before an .xlsx is handed to a parser its zip
+directory is checked (entry count, declared uncompressed size, compression ratio) and each of its XML parts
+is read up to its root element for a DOCTYPE (where entities are declared), which a spreadsheet never
+needs and XXE and billion-laughs attacks always do. calamine itself stops unpacking an entry at its
+declared size. Reading is python-calamine (Rust) for .xlsx and .xls and the csv module for text.
+"""
+
+import codecs
+import csv
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from xml.parsers import expat
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from python_calamine import CalamineWorkbook
+
+XLSX, XLS, CSV = "xlsx", "xls", "csv"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+# Other kinds of file people upload by mistake; a PDF or an RTF can start with a page of plain ASCII, which
+# the test for NUL bytes below would take for a CSV.
+NOT_SPREADSHEET_MAGIC = (b"%PDF-", b"{\\rtf", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf",
+                         b"PK\x05\x06")
+
+# Encodings Chinese Excel and WPS write CSV files in, tried in this order. GB18030 is a superset of GBK
+# and GB2312; UTF-8 is tried first because GB18030 would decode most UTF-8 text into nonsense.
+CSV_ENCODINGS = ["utf-8-sig", "gb18030"]
+
+
+class FileProblem(Exception):
+    """A file we will not read, with the reason in the user's language."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_rows: int
+    max_zip_entries: int
+    max_uncompressed_bytes: int
+    max_compression_ratio: int
+
+
+def limits() -> Limits:
+    return Limits(**{name: getattr(settings, f"CRM_IMPORT_{name.upper()}") for name in Limits.__dataclass_fields__})
+
+
+def sniff_type(head: bytes) -> str:
+    """The kind of spreadsheet the first bytes say this is, or FileProblem."""
+    if head.startswith(ZIP_MAGIC):
+        return XLSX
+    if head.startswith(OLE2_MAGIC):
+        return XLS
+    if head.startswith(NOT_SPREADSHEET_MAGIC):
+        raise FileProblem(_("This is not a spreadsheet: upload an .xlsx, .xls or .csv file."))
+    if head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<"):
+        # Many business systems export "Excel" files that are an HTML table or Excel 2003 XML named .xls.
+        raise FileProblem(_("This file is a web page or an XML file, not a workbook: open it in Excel and save "
+                            "it as .xlsx."))
+    if b"\x00" in head[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileProblem(_("This is not a spreadsheet: upload an .xlsx, .xls or .csv file."))
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileProblem(_("This text file is UTF-16; save it from Excel as \"CSV UTF-8\" or as .xlsx."))
+    return CSV
+
+
+def check_xlsx(path) -> None:
+    """Refuse zip bombs and XML with entity declarations before any parser sees the file."""
+    lim = limits()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > lim.max_zip_entries:
+                raise FileProblem(_("The file holds %(count)s parts; a spreadsheet has far fewer. It was not read.")
+                                  % {"count": len(entries)})
+            declared = sum(entry.file_size for entry in entries)
+            packed = max(1, sum(entry.compress_size for entry in entries))
+            if declared > lim.max_uncompressed_bytes or declared / packed > lim.max_compression_ratio:
+                raise FileProblem(_("The file unpacks to %(size)s MB, too much for its size: it was not read.")
+                                  % {"size": declared // 1_000_000})
+            names = {entry.filename for entry in entries}
+            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+                raise FileProblem(_("This zip file is not an Excel workbook."))
+            for entry in entries:
+                # Every part, whatever its name: the workbook's relationships may point a sheet at any name.
+                if _declares_entities(archive, entry):
+                    raise FileProblem(_("The workbook contains XML entity declarations, which spreadsheets never "
+                                        "need: it was not read."))
+    # zlib.error and EOFError: damaged compressed data; NotImplementedError: a compression method Excel never
+    # uses; RuntimeError: an encrypted entry.
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        raise FileProblem(_("The .xlsx file is damaged and cannot be opened.")) from None
+
+
+class _Stop(Exception):
+    pass
+
+
+def _declares_entities(archive, entry) -> bool:
+    """Whether the part is XML with a document type declaration, the only place entities are declared.
+
+    expat reads it up to its root element (a DOCTYPE cannot come later), through comments and processing
+    instructions of any length and in UTF-8 or UTF-16, and is stopped at the DOCTYPE itself, before
+    anything in it is expanded or fetched. Parts that are not XML (images, vbaProject.bin) are passed
+    over after their first bytes. A prolog expat cannot read is damage: Excel writes well-formed XML."""
+    with archive.open(entry) as part:
+        chunk = part.read(64)
+        if not chunk.removeprefix(codecs.BOM_UTF8).lstrip().startswith((b"<", b"\x00<")) and not chunk.startswith(
+            (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        ):
+            return False
+        found = []
+
+        def doctype(*_args):
+            found.append(True)
+            raise _Stop
+
+        def root(*_args):
+            raise _Stop
+
+        parser = expat.ParserCreate()
+        parser.StartDoctypeDeclHandler = doctype
+        parser.StartElementHandler = root
+        try:
+            while chunk:
+                parser.Parse(chunk, False)
+                chunk = part.read(64 * 1024)
+            parser.Parse(b"", True)
+        except _Stop:
+            pass
+        except (expat.ExpatError, ValueError, LookupError):  # ValueError, LookupError: encodings expat lacks
+            raise FileProblem(_("The .xlsx file is damaged and cannot be opened.")) from None
+    return bool(found)
+
+
+def check_file(path, file_type: str) -> None:
+    if file_type == XLSX:
+        check_xlsx(path)
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Sheet:
+    name: str
+    rows: Iterator[tuple[int, list]]  # (1-based row number, cells)
+
+
+def sheet_names(path, file_type: str) -> list[str]:
+    if file_type == CSV:
+        return []
+    workbook = _open_workbook(path)
+    return [m.name for m in workbook.sheets_metadata if str(m.visible).endswith("Visible")] or workbook.sheet_names
+
+
+def _open_workbook(path) -> CalamineWorkbook:
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except Exception as error:  # calamine raises its own error types for every kind of damage
+        raise FileProblem(_("The spreadsheet cannot be read: %(reason)s") % {"reason": str(error)[:200]}) from None
+
+
+def read_rows(path, file_type: str, sheet: str = "") -> Iterator[tuple[int, list]]:
+    """Every row of the chosen sheet (the first one by default) as (row number, cells).
+
+    Cells keep calamine's types (str, float, int, bool, date, datetime); merged cells carry the merged
+    value in the cells they cover, as a person reading the sheet would take it (see _fill_merged).
+    """
+    if file_type == CSV:
+        yield from _csv_rows(path)
+        return
+    workbook = _open_workbook(path)
+    if sheet and sheet not in workbook.sheet_names:
+        raise FileProblem(_("The workbook has no sheet named %(name)s.") % {"name": sheet})
+    try:
+        data = workbook.get_sheet_by_name(sheet) if sheet else workbook.get_sheet_by_index(0)
+    except Exception as error:  # a sheet calamine cannot parse: damaged XML, a part bigger than it says
+        raise FileProblem(_("The spreadsheet cannot be read: %(reason)s") % {"reason": str(error)[:200]}) from None
+    # iter_rows() pads the empty rows above the data (so its rows count from the sheet's row 1) but not
+    # the empty columns left of it: those are put back here, so that column indexes are the sheet's too.
+    _first_row, first_col = data.start or (0, 0)
+    merges = [(top + 1, left, bottom + 1, right) for (top, left), (bottom, right) in data.merged_cell_ranges or []]
+    active = []  # merged ranges the rows being read are inside of, with the value of their top-left cell
+    max_rows = limits().max_rows
+    for index, cells in enumerate(data.iter_rows()):
+        row_number = index + 1
+        if index > max_rows + 50:  # a few title and blank rows above the data are allowed for
+            raise FileProblem(_("The sheet has more than %(max)s rows; split it into several files.")
+                              % {"max": f"{max_rows:,}"})
+        if first_col:
+            cells = [""] * first_col + list(cells)
+        if merges:
+            cells = _fill_merged(cells, row_number, merges, active)
+        yield row_number, cells
+
+
+def _fill_merged(cells: list, row_number: int, merges: list, active: list) -> list:
+    """Give every cell a merged range covers the value of its top-left cell, row by row as they are read
+    (the top row of a range always comes first).
+
+    Except across a row that holds nothing but merged cells: that is a title ("2026年客户名单" over the
+    whole table) or a band of group headings ("联系方式" over 手机 and 电话), whose text stays in the first
+    column it covers; repeated in every column, a title naming 客户 or 公司 would be taken for the header row.
+    """
+    active[:] = [a for a in active if a[2] >= row_number]
+    for top, left, bottom, right in merges:
+        if top == row_number:
+            active.append((top, left, bottom, right, cells[left] if left < len(cells) else ""))
+    if not active:
+        return cells
+    covered = {col for _top, left, _bottom, right, _value in active for col in range(left, right + 1)}
+    across = any(cell not in ("", None) for col, cell in enumerate(cells) if col not in covered)
+    cells = list(cells)
+    for _top, left, _bottom, right, value in active:
+        last = right if across else left
+        if len(cells) <= last:
+            cells.extend([""] * (last + 1 - len(cells)))
+        for col in range(left, last + 1):
+            if cells[col] in ("", None):
+                cells[col] = value
+    return cells
+
+
+def csv_encoding(path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else GB18030 (GBK, GB2312).
+
+    A NUL byte is refused on the way: no text file holds one (upload only looked at the first 8 KB), the csv
+    module would pass it on, and PostgreSQL cannot store it."""
+    for encoding in CSV_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        lines = 0
+        with open(path, "rb") as handle:
+            try:
+                while chunk := handle.read(1 << 20):
+                    if (nul := chunk.find(b"\x00")) >= 0:
+                        raise FileProblem(_("The CSV file contains a NUL byte on line %(line)s: it is not text. "
+                                            "Save it from Excel as \"CSV UTF-8\" or as .xlsx.")
+                                          % {"line": lines + chunk.count(b"\n", 0, nul) + 1})
+                    lines += chunk.count(b"\n")
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+                return encoding
+            except UnicodeDecodeError:
+                continue
+    raise FileProblem(_("The CSV file is neither UTF-8 nor GBK text; save it from Excel as \"CSV UTF-8\" or as "
+                        ".xlsx."))
+
+
+def _csv_rows(path) -> Iterator[tuple[int, list]]:
+    encoding = csv_encoding(path)
+    with open(path, encoding=encoding, newline="") as handle:
+        sample = handle.read(64 * 1024)
+        handle.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.reader(handle, dialect)
+        max_rows = limits().max_rows
+        try:
+            for index, cells in enumerate(reader):
+                if index > max_rows + 50:
+                    raise FileProblem(_("The sheet has more than %(max)s rows; split it into several files.")
+                                      % {"max": f"{max_rows:,}"})
+                yield index + 1, cells  # the row number Excel shows when it opens the file
+        except csv.Error as error:
+            raise FileProblem(_("The CSV file is malformed near line %(line)s: %(reason)s")
+                              % {"line": reader.line_num, "reason": error}) from None

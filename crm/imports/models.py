@@ -1,0 +1,169 @@
+"""Imports: one ImportJob per uploaded file drives everything, its rows wait in ImportRow until committed.
+
+A job moves uploaded → parsed (headers read, mapping proposed) → validating → validated (preview shown)
+→ committing → committed → (undone); or ends failed / cancelled. The worker writes the state; the pages
+only read it, so a reload shows where the job is.
+"""
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Reading the file")
+    PARSED = "parsed", _("Waiting for the column mapping")
+    VALIDATING = "validating", _("Checking rows")
+    VALIDATED = "validated", _("Ready to import")
+    COMMITTING = "committing", _("Importing")
+    COMMITTED = "committed", _("Imported")
+    UNDOING = "undoing", _("Undoing")
+    UNDONE = "undone", _("Undone")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# States in which a worker is (or should be) busy with the job; the watchdog looks after these.
+RUNNING_STATES = [ImportStatus.UPLOADED, ImportStatus.VALIDATING, ImportStatus.COMMITTING, ImportStatus.UNDOING]
+
+
+class DuplicateMode(models.TextChoices):
+    SKIP = "skip", _("Skip them")
+    FILL = "fill", _("Update: fill only empty fields")
+    OVERWRITE = "overwrite", _("Update: overwrite with the file's values")
+    CREATE = "create", _("Create them anyway")
+
+
+class OwnerMode(models.TextChoices):
+    ME = "me", _("Me")
+    USER = "user", _("A chosen user")
+    COLUMN = "column", _("The owner column of the file (user name)")
+    POOL = "pool", _("The public pool")
+
+
+class RowAction(models.TextChoices):
+    CREATE = "create", _("new")
+    UPDATE = "update", _("update")
+    SKIP = "skip", _("duplicate, skipped")
+    FILE_DUPLICATE = "file_duplicate", _("repeated in the file")
+    INVALID = "invalid", _("invalid")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), model_name="ImportJobEvent")
+class ImportJob(models.Model):
+    resource = models.CharField(_("records"), max_length=50)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("imported by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE)
+    status = models.CharField(_("status"), max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    file_name = models.CharField(_("file name"), max_length=255)
+    file_size = models.PositiveBigIntegerField(_("size"), default=0)
+    file_sha256 = models.CharField(max_length=64, db_index=True)
+    file_type = models.CharField(max_length=10)  # xlsx, xls, csv
+
+    # What the parse step found, for the mapping page.
+    sheets = models.JSONField(default=list, blank=True)
+    sheet = models.CharField(_("sheet"), max_length=255, blank=True)
+    header_row = models.PositiveIntegerField(null=True, blank=True)  # 1-based, as Excel numbers rows
+    headers = models.JSONField(default=list, blank=True)
+    sample = models.JSONField(default=list, blank=True)
+
+    # What the admin chose.
+    mapping = models.JSONField(default=dict, blank=True)  # column index (as text) -> field name
+    duplicate_mode = models.CharField(
+        _("rows that match an existing record"), max_length=20, choices=DuplicateMode.choices,
+        default=DuplicateMode.SKIP,
+    )
+    owner_mode = models.CharField(_("owner"), max_length=20, choices=OwnerMode.choices, default=OwnerMode.ME)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    skip_invalid = models.BooleanField(_("import the valid rows and skip the invalid ones"), default=False)
+
+    # What validation and commit found.
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)  # RowAction -> rows
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["created_by", "-created_at"], name="import_job_by_user")]
+
+    def __str__(self):
+        return self.file_name
+
+    @property
+    def resource_label(self) -> str:
+        from . import resources
+
+        return str(resources.get(self.resource).label)
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATES
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class ImportRow(models.Model):
+    """One data row of the file, as validation left it; the commit reads these, undo reads them back."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField()  # the row's number in the sheet, 1-based as Excel shows it
+    action = models.CharField(max_length=20, choices=RowAction.choices)
+    data = models.JSONField(default=dict)  # cleaned values, by model field name
+    raw = models.JSONField(default=list)  # the row's cells as text, for the error report
+    errors = models.JSONField(default=list)  # [{"column": header, "message": text}]
+    # Keys that find the same record twice (normalized mobile, email, name + company).
+    key_mobile = models.CharField(max_length=32, blank=True)
+    key_email = models.CharField(max_length=254, blank=True)
+    key_name = models.CharField(max_length=420, blank=True)
+    duplicate_of_row = models.PositiveIntegerField(null=True)
+    object_id = models.BigIntegerField(null=True)  # the record created or updated
+    before = models.JSONField(null=True)  # an updated record's values before the import, for undo
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "row_number"], name="import_row_unique")]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.row_number}"
+
+
+class ImportTemplate(models.Model):
+    """A remembered column mapping: the same headers get the same fields next time."""
+
+    resource = models.CharField(max_length=50)
+    name = models.CharField(_("name"), max_length=100)
+    mapping = models.JSONField(default=dict)  # normalized header text -> field name
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("import template")
+        verbose_name_plural = _("import templates")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["resource", "name"], name="import_template_unique")]
+
+    def __str__(self):
+        return self.name

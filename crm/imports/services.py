@@ -1,0 +1,559 @@
+"""The import job's steps. Requests only store the file and record choices; every step that reads the
+file or writes records runs in a worker (crm.imports.tasks) and keeps its state in the ImportJob row.
+
+Safety of the writes: the commit of a job is one transaction (all its rows or none), guarded by a
+PostgreSQL advisory lock held while a worker works on the job, and by the job's status, re-read under
+the lock. A worker killed mid-commit rolls the transaction back and frees the lock with its connection;
+the watchdog then hands the job to another worker, which starts the commit again from the same rows.
+Running a step twice does nothing the second time.
+"""
+
+import contextlib
+import hashlib
+import io
+import logging
+from datetime import timedelta
+
+import pghistory
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from psycopg.types.json import Jsonb
+
+from crm.accounts.selectors import assignable_users
+
+from . import files, resources
+from .cells import text as cell_text
+from .models import (
+    RUNNING_STATES,
+    DuplicateMode,
+    ImportJob,
+    ImportRow,
+    ImportStatus,
+    ImportTemplate,
+    OwnerMode,
+    RowAction,
+)
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 7301  # first key of pg_advisory_lock(int, int): "import jobs"
+PREVIEW_ROWS = 20
+PROGRESS_EVERY = 5_000
+HEADER_SEARCH_ROWS = 30
+MAX_ATTEMPTS = 3
+STALLED_AFTER = timedelta(minutes=2)
+
+
+def _enqueue(task_name: str, job_id: int) -> None:
+    from . import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(job_id))
+
+
+@contextlib.contextmanager
+def worker_lock(job_id: int):
+    """True while this connection holds the job's advisory lock; False when another worker has it.
+    Session-level: it outlives the transactions inside, and dies with the connection of a killed worker."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, job_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, job_id])
+
+
+def _set_phase(job_id: int, text: str) -> None:
+    # Inside the commit's transaction the job row cannot show progress to others; Redis can.
+    cache.set(f"imports:{job_id}:phase", text, timeout=3600)
+
+
+def phase(job: ImportJob) -> str:
+    return cache.get(f"imports:{job.pk}:phase") or ""
+
+
+# ------------------------------------------------------------------------------------------- upload
+
+
+@transaction.atomic
+def import_job_create(*, actor, resource_key: str, upload) -> ImportJob:
+    """Store the uploaded file and queue its reading. Refuses what is not a spreadsheet, by content."""
+    resource = resources.get(resource_key)
+    if not actor.has_perm(resource.permission):
+        raise PermissionDenied
+    limit = files.limits().max_bytes
+    if upload.size > limit:
+        raise ValidationError(_("The file is %(size)s MB; the limit is %(limit)s MB.")
+                              % {"size": f"{upload.size / 1_048_576:.1f}", "limit": f"{limit / 1_048_576:g}"})
+    if upload.size == 0:
+        raise ValidationError(_("The file is empty."))
+    upload.seek(0)
+    head = upload.read(8192)
+    try:
+        file_type = files.sniff_type(head)
+    except files.FileProblem as problem:
+        raise ValidationError(str(problem)) from None
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    job = ImportJob(
+        resource=resource_key, created_by=actor, language=translation.get_language() or "zh-hans",
+        file_name=upload.name[:255], file_size=upload.size, file_sha256=digest.hexdigest(), file_type=file_type,
+    )
+    job.file.save(f"{digest.hexdigest()[:16]}.{file_type}", upload, save=False)
+    job.save()
+    _enqueue("parse_import", job.pk)
+    return job
+
+
+def earlier_import_of_same_file(job: ImportJob) -> ImportJob | None:
+    return (
+        ImportJob.objects.filter(file_sha256=job.file_sha256, resource=job.resource, status=ImportStatus.COMMITTED)
+        .exclude(pk=job.pk).order_by("-committed_at").first()
+    )
+
+
+# -------------------------------------------------------------------------------------------- parse
+
+
+def import_job_parse(job_id: int) -> None:
+    """Worker: check the file, find the sheet's header row, propose a column mapping."""
+    with worker_lock(job_id) as mine:
+        if not mine:
+            return
+        job = ImportJob.objects.get(pk=job_id)
+        if job.status != ImportStatus.UPLOADED:
+            return
+        with translation.override(job.language), _failing_on_surprise(job):
+            try:
+                _parse(job)
+            except files.FileProblem as problem:
+                _fail(job, str(problem))
+
+
+def _parse(job: ImportJob) -> None:
+    resource = resources.get(job.resource)
+    path = job.file.path
+    files.check_file(path, job.file_type)
+    job.sheets = files.sheet_names(path, job.file_type)
+    if job.sheets and job.sheet not in job.sheets:
+        job.sheet = job.sheets[0]
+    rows, total = [], 0
+    for row_number, cells in files.read_rows(path, job.file_type, job.sheet):
+        if len(rows) < HEADER_SEARCH_ROWS:
+            rows.append((row_number, cells))
+        total = row_number
+    fields = resource.fields()
+    if job.header_row:
+        index = next((i for i, (number, _c) in enumerate(rows) if number == job.header_row), None)
+    else:
+        index = resources.find_header_row(rows, fields)
+    if index is None:
+        raise files.FileProblem(_("The sheet %(sheet)s is empty.") % {"sheet": job.sheet or job.file_name})
+    header_number, header_cells = rows[index]
+    job.header_row = header_number
+    job.headers = [_header_text(cell, i) for i, cell in enumerate(header_cells)]
+    job.sample = [
+        [cell_text(cell) for cell in cells] for _n, cells in rows[index + 1 : index + 6]
+    ]
+    remembered = remembered_mapping(job.resource)
+    if not job.mapping:
+        job.mapping = resources.propose_mapping(job.headers, fields, remembered)
+    job.total_rows = max(0, total - header_number)
+    job.status = ImportStatus.PARSED
+    job.error = ""
+    job.save()
+
+
+def _header_text(cell, index: int) -> str:
+    text = cell_text(cell)
+    return text or _("(column %(number)s)") % {"number": index + 1}
+
+
+def remembered_mapping(resource_key: str) -> dict[str, str]:
+    """Header → field from every saved template of this kind of record, newer templates winning."""
+    mapping = {}
+    for template in ImportTemplate.objects.filter(resource=resource_key).order_by("created_at"):
+        mapping.update(template.mapping)
+    return mapping
+
+
+# ---------------------------------------------------------------------------------------- configure
+
+
+@transaction.atomic
+def import_job_configure(*, actor, job: ImportJob, sheet: str, header_row: int | None, mapping: dict,
+                         duplicate_mode: str, owner_mode: str, owner, skip_invalid: bool,
+                         template_name: str = "") -> ImportJob:
+    """Record the admin's choices. A new sheet or header row means reading the file again; otherwise the
+    rows are checked next."""
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status not in (ImportStatus.PARSED, ImportStatus.VALIDATED, ImportStatus.FAILED):
+        raise ValidationError(_("This import can no longer be changed."))
+    if owner_mode in (OwnerMode.USER, OwnerMode.COLUMN) and not actor.has_perm("customers.assign_customer"):
+        raise ValidationError(_("You may not assign records to other users."))
+    if owner_mode == OwnerMode.USER:
+        if owner is None or not assignable_users(user=actor).filter(pk=owner.pk).exists():
+            raise ValidationError(_("Choose a user you may assign records to."))
+    resource = resources.get(job.resource)
+    names = {f.name for f in resource.fields()}
+    mapping = {str(col): name for col, name in mapping.items() if name in names}
+    if len(set(mapping.values())) != len(mapping):
+        raise ValidationError(_("Each field can be taken from one column only."))
+    if owner_mode == OwnerMode.COLUMN and "owner" not in mapping.values():
+        raise ValidationError(_("Choose which column holds the owner."))
+    if not mapping:
+        raise ValidationError(_("Choose at least one column to import."))
+
+    new_sheet = bool(sheet) and sheet != job.sheet
+    new_header_row = bool(header_row) and header_row != job.header_row
+    job.duplicate_mode, job.owner_mode, job.skip_invalid = duplicate_mode, owner_mode, skip_invalid
+    job.owner = owner if owner_mode == OwnerMode.USER else None
+    if template_name:
+        ImportTemplate.objects.update_or_create(
+            resource=job.resource, name=template_name,
+            defaults={"created_by": actor, "mapping": {
+                resources.normalize_header(job.headers[int(col)]): name
+                for col, name in mapping.items() if int(col) < len(job.headers)
+            }},
+        )
+    if new_sheet or new_header_row:
+        job.sheet = sheet or job.sheet
+        job.header_row = None if new_sheet else header_row  # a new sheet: find its header row again
+        job.mapping = {}
+        job.status = ImportStatus.UPLOADED
+        job.save()
+        _enqueue("parse_import", job.pk)
+        return job
+    job.mapping = mapping
+    job.status = ImportStatus.VALIDATING
+    job.processed_rows = 0
+    job.counts = {}
+    job.error = ""
+    job.save()
+    _enqueue("validate_import", job.pk)
+    return job
+
+
+# --------------------------------------------------------------------------------------------- validate
+
+
+def import_job_validate(job_id: int) -> None:
+    """Worker: clean every row, store it in ImportRow, classify new / update / duplicate / invalid."""
+    with worker_lock(job_id) as mine:
+        if not mine:
+            return
+        job = ImportJob.objects.select_related("created_by", "owner").get(pk=job_id)
+        if job.status != ImportStatus.VALIDATING:
+            return
+        with translation.override(job.language), _failing_on_surprise(job):
+            try:
+                _validate(job)
+            except files.FileProblem as problem:
+                _fail(job, str(problem))
+
+
+def _validate(job: ImportJob) -> None:
+    resource = resources.get(job.resource)
+    fields = {f.name: f for f in resource.fields()}
+    columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
+    header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
+    header_of.setdefault("name", str(fields["name"].label) if "name" in fields else "")
+    context = resource.prepare(job)
+    ImportRow.objects.filter(job=job).delete()  # a second run starts from the file again
+
+    processed = 0
+    batch = []
+    for row_number, cells in files.read_rows(job.file.path, job.file_type, job.sheet):
+        if row_number <= job.header_row:
+            continue
+        values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
+        if all(cell_text(cell) == "" for cell, _clean in values.values()):
+            continue  # a blank row (spaces count as blank: Excel keeps them)
+        data, problems = resource.clean_row(values, job, context)
+        errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
+        raw = [cell_text(c) for c in cells] if errors else []
+        mobile, email, name = resource.keys(data) if not errors else ("", "", "")
+        batch.append((job.pk, row_number, RowAction.INVALID if errors else RowAction.CREATE, Jsonb(data),
+                      Jsonb(raw), Jsonb(errors), mobile, email, name[:420]))
+        processed += 1
+        if len(batch) >= PROGRESS_EVERY:
+            _copy_rows(batch)
+            batch = []
+            ImportJob.objects.filter(pk=job.pk).update(processed_rows=processed, updated_at=timezone.now())
+    _copy_rows(batch)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        _classify(cursor, job, resource)
+        counts = dict(ImportRow.objects.filter(job=job).values_list("action").annotate(n=Count("id")).order_by())
+    job.counts = {action: counts.get(action, 0) for action in RowAction.values}
+    job.total_rows = job.processed_rows = processed
+    job.status = ImportStatus.VALIDATED
+    job.validated_at = timezone.now()
+    job.save()
+
+
+def _copy_rows(batch: list) -> None:
+    if not batch:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.copy(
+            "COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, key_name)"
+            " FROM STDIN"
+        ) as copy:
+            for row in batch:
+                copy.write_row(row)
+
+
+def _classify(cursor, job: ImportJob, resource) -> None:
+    # Repeated in the file: a row is a repeat when an earlier row has its mobile, email or name + company.
+    cursor.execute(
+        """
+        WITH firsts AS (
+            SELECT id, row_number, LEAST(
+                CASE WHEN key_mobile <> '' THEN min(row_number) OVER (PARTITION BY key_mobile) END,
+                CASE WHEN key_email <> '' THEN min(row_number) OVER (PARTITION BY key_email) END,
+                CASE WHEN key_name <> '' THEN min(row_number) OVER (PARTITION BY key_name) END) AS first_row
+            FROM imports_importrow WHERE job_id = %s AND action = 'create'
+        )
+        UPDATE imports_importrow r SET action = 'file_duplicate', duplicate_of_row = f.first_row
+        FROM firsts f WHERE r.id = f.id AND f.first_row < f.row_number
+        """,
+        [job.pk],
+    )
+    resource.match_existing(cursor, job)
+    matched = "job_id = %s AND action = 'create' AND object_id IS NOT NULL"
+    if job.duplicate_mode == DuplicateMode.SKIP:
+        cursor.execute(f"UPDATE imports_importrow SET action = 'skip' WHERE {matched}", [job.pk])
+    elif job.duplicate_mode == DuplicateMode.CREATE:
+        cursor.execute(f"UPDATE imports_importrow SET object_id = NULL WHERE {matched}", [job.pk])
+    else:
+        cursor.execute(f"UPDATE imports_importrow SET action = 'update' WHERE {matched}", [job.pk])
+        # Records the importer may not change are left alone.
+        scope_sql, scope_params = resource.changeable_sql(job.created_by)
+        cursor.execute(
+            f"""UPDATE imports_importrow SET action = 'skip'
+                WHERE job_id = %s AND action = 'update' AND object_id NOT IN ({scope_sql})""",
+            [job.pk, *scope_params],
+        )
+        # Two rows that find the same record by different keys: the first one updates it.
+        cursor.execute(
+            """
+            WITH firsts AS (
+                SELECT id, row_number, min(row_number) OVER (PARTITION BY object_id) AS first_row
+                FROM imports_importrow WHERE job_id = %s AND action = 'update'
+            )
+            UPDATE imports_importrow r SET action = 'file_duplicate', duplicate_of_row = f.first_row
+            FROM firsts f WHERE r.id = f.id AND f.first_row < f.row_number
+            """,
+            [job.pk],
+        )
+
+
+# ---------------------------------------------------------------------------------------------- commit
+
+
+@transaction.atomic
+def import_job_request_commit(*, actor, job: ImportJob) -> ImportJob:
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status != ImportStatus.VALIDATED:
+        raise ValidationError(_("This import is not ready to be committed."))
+    if job.counts.get(RowAction.INVALID) and not job.skip_invalid:
+        raise ValidationError(_("%(count)s rows are invalid. Fix them and upload the file again, or choose to "
+                                "skip invalid rows.") % {"count": job.counts[RowAction.INVALID]})
+    job.status = ImportStatus.COMMITTING
+    job.save(update_fields=["status", "updated_at"])
+    _set_phase(job.pk, _("Waiting for a worker"))
+    _enqueue("commit_import", job.pk)
+    return job
+
+
+def import_job_skip_invalid(*, actor, job: ImportJob) -> None:
+    """The admin chose, on the preview, to import the valid rows and leave the invalid ones out."""
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATED).update(skip_invalid=True)
+
+
+def import_job_commit(job_id: int) -> None:
+    """Worker: write every valid row in one transaction, or nothing."""
+    with worker_lock(job_id) as mine:
+        if not mine:
+            return
+        job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+        if job.status != ImportStatus.COMMITTING:
+            return
+        resource = resources.get(job.resource)
+        with translation.override(job.language), _failing_on_surprise(job):
+            _set_phase(job.pk, _("Writing %(count)s records") % {"count": job.counts.get("create", 0)
+                                                                  + job.counts.get("update", 0)})
+            with transaction.atomic(), connection.cursor() as cursor:
+                with pghistory.context(user=job.created_by_id, reason="import", file=job.file_name,
+                                       import_job=job.pk):
+                    resource.commit(cursor, job)
+                job.status = ImportStatus.COMMITTED
+                job.committed_at = timezone.now()
+                job.save(update_fields=["status", "committed_at", "updated_at"])
+            _set_phase(job.pk, "")
+
+
+# ------------------------------------------------------------------------------------------------ undo
+
+
+@transaction.atomic
+def import_job_request_undo(*, actor, job: ImportJob) -> ImportJob:
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status != ImportStatus.COMMITTED:
+        raise ValidationError(_("Only a finished import can be undone."))
+    job.status = ImportStatus.UNDOING
+    job.undone_by = actor
+    job.save(update_fields=["status", "undone_by", "updated_at"])
+    _enqueue("undo_import", job.pk)
+    return job
+
+
+def import_job_undo(job_id: int) -> None:
+    with worker_lock(job_id) as mine:
+        if not mine:
+            return
+        job = ImportJob.objects.select_related("created_by", "undone_by").get(pk=job_id)
+        if job.status != ImportStatus.UNDOING:
+            return
+        resource = resources.get(job.resource)
+        actor = job.undone_by or job.created_by
+        with transaction.atomic(), connection.cursor() as cursor:
+            with pghistory.context(user=actor.pk, reason="import_undo", file=job.file_name, import_job=job.pk):
+                outcome = resource.undo(cursor, job, actor)
+            job.status = ImportStatus.UNDONE
+            job.undone_at = timezone.now()
+            job.counts = {**job.counts, "undo": outcome}
+            job.save(update_fields=["status", "undone_at", "counts", "updated_at"])
+
+
+@transaction.atomic
+def import_job_cancel(*, actor, job: ImportJob) -> ImportJob:
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status not in (ImportStatus.PARSED, ImportStatus.VALIDATED, ImportStatus.FAILED):
+        raise ValidationError(_("This import can no longer be cancelled."))
+    job.status = ImportStatus.CANCELLED
+    job.save(update_fields=["status", "updated_at"])
+    ImportRow.objects.filter(job=job).delete()
+    return job
+
+
+# ------------------------------------------------------------------------------------------- watchdog
+
+_TASK_FOR_STATUS = {
+    ImportStatus.UPLOADED: "parse_import",
+    ImportStatus.VALIDATING: "validate_import",
+    ImportStatus.COMMITTING: "commit_import",
+    ImportStatus.UNDOING: "undo_import",
+}
+
+
+def import_jobs_resume_stalled(*, now=None) -> list[int]:
+    """Beat, every minute: a job in a working state whose lock nobody holds has lost its worker (killed,
+    restarted, machine gone). Hand it to a worker again, or fail it after MAX_ATTEMPTS."""
+    from . import tasks
+
+    now = now or timezone.now()
+    resumed = []
+    for job in ImportJob.objects.filter(status__in=RUNNING_STATES, updated_at__lt=now - STALLED_AFTER):
+        with worker_lock(job.pk) as free:
+            if not free:
+                continue  # a worker is on it
+            with transaction.atomic():
+                job = ImportJob.objects.select_for_update().get(pk=job.pk)
+                if job.status not in RUNNING_STATES:
+                    continue
+                job.attempts += 1
+                if job.attempts > MAX_ATTEMPTS:
+                    with translation.override(job.language):
+                        job.error = _("The import stopped %(count)s times without finishing; nothing was written. "
+                                      "Start it again or contact your administrator.") % {"count": MAX_ATTEMPTS}
+                    job.status = ImportStatus.FAILED
+                    job.save(update_fields=["attempts", "error", "status", "updated_at"])
+                    continue
+                job.save(update_fields=["attempts", "updated_at"])
+                resumed.append((job.pk, _TASK_FOR_STATUS[job.status]))
+    # Sent once the lock is released, or the task could find it still taken and leave the job alone.
+    for job_id, task_name in resumed:
+        getattr(tasks, task_name).delay(job_id)
+    return [job_id for job_id, _name in resumed]
+
+
+@contextlib.contextmanager
+def _failing_on_surprise(job: ImportJob):
+    """An error nobody foresaw ends the job at once (its transaction, if any, rolled back: nothing written)
+    with a message the user can act on, instead of leaving it "running" for the watchdog to give up on."""
+    try:
+        yield
+    except Exception:
+        log.exception("import %s failed", job.pk)
+        _fail(job, _("Something unexpected went wrong while reading or importing the file; nothing was written. "
+                     "The error has been logged for your administrator."))
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, error=message, updated_at=timezone.now())
+
+
+# --------------------------------------------------------------------------------------- error report
+
+
+def error_report(job: ImportJob) -> bytes:
+    """The rejected rows as an .xlsx: the file's own columns plus a reason column, ready to fix and
+    import again (the reason column is not mapped to anything)."""
+    from openpyxl import Workbook
+
+    from crm.web.spreadsheets import safe_cell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Rejected rows"))
+    with translation.override(job.language):
+        sheet.append([safe_cell(h) for h in job.headers] + [_("Reason"), _("Row in the original file")])
+    rows = ImportRow.objects.filter(job=job, action=RowAction.INVALID).order_by("row_number")
+    for row in rows.iterator(chunk_size=2000):
+        reasons = "; ".join(f"{e['column']}: {e['message']}" for e in row.errors)
+        cells = row.raw + [""] * (len(job.headers) - len(row.raw))
+        sheet.append([safe_cell(c) for c in cells[: len(job.headers)]] + [safe_cell(reasons), row.row_number])
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+# -------------------------------------------------------------------------------------------- display
+
+
+def preview_columns(job: ImportJob) -> list[tuple[str, str]]:
+    """(field name, label) of the mapped fields, in the file's column order."""
+    labels = {f.name: str(f.label) for f in resources.get(job.resource).fields()}
+    ordered = sorted(job.mapping.items(), key=lambda item: int(item[0]))
+    return [(name, labels.get(name, name)) for _col, name in ordered if name != "owner"]
+
+
+def preview_cells(row: ImportRow, columns: list[tuple[str, str]], resource) -> list[str]:
+    """A row's cleaned values as the preview table shows them."""
+    result = []
+    for name, _label in columns:
+        if "." in name:
+            value = (row.data.get("custom") or {}).get(name.split(".", 1)[1], "")
+        else:
+            value = row.data.get(name, "")
+        result.append(resource.display(name, value))
+    return result
+
+
+def changed_since(job: ImportJob) -> int:
+    """How many of the job's records someone changed after the import (undo leaves changed updates alone)."""
+    if job.status != ImportStatus.COMMITTED:
+        return 0
+    with connection.cursor() as cursor:
+        return resources.get(job.resource).changed_since(cursor, job)
