@@ -83,9 +83,19 @@ def _text(limit):
 
 def _choice(choices):
     options = _options(choices)
+    seen = {}  # a column of a list holds a handful of spellings, 100,000 times
 
     def clean(value):
-        return cells.choice(value, options)
+        key = value if isinstance(value, str) else repr(value)
+        if key not in seen:
+            try:
+                seen[key] = (cells.choice(value, options), None)
+            except cells.CellError as error:
+                seen[key] = (None, error)
+        result, error = seen[key]
+        if error is not None:
+            raise error
+        return result
 
     return clean
 

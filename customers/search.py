@@ -5,8 +5,8 @@
 - One character (a family name such as 李): prefix match on name and company, which a text_pattern_ops
   btree serves.
 - Two characters (a Chinese given name such as 小明, or 华为 inside 深圳华为技术有限公司): name or company
-  contains them, through a GIN index over each text's character pairs (``crm_bigrams``, created by
-  migration 0004). pg_trgm needs three characters, so a two-character LIKE '%..%' would scan the table.
+  contains them, through a GIN index over the character pairs of both (``crm_name_bigrams``, created by
+  migration 0007). pg_trgm needs three characters, so a two-character LIKE '%..%' would scan the table.
 - Anything longer: name, company or email contains the text, trigram indexes on UPPER(...).
 """
 
@@ -16,18 +16,22 @@ from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, Q, TextField
 
 
-class Bigrams(Func):
-    """``crm_bigrams(text)``: the distinct upper-cased character pairs of a text, as text[] (SQL function
-    defined in migration 0004; immutable, so an index can be built on it)."""
+class NameBigrams(Func):
+    """``crm_name_bigrams(name, company)``: the upper-cased character pairs of a customer's name and company,
+    as text[] (SQL function of migration 0007; immutable, so one GIN index covers both columns)."""
 
-    function = "crm_bigrams"
+    function = "crm_name_bigrams"
     output_field = ArrayField(TextField())
 
 
-def _contains_pair(field: str, pair: str) -> Q:
-    # The expression must read exactly as the index's (crm_bigrams("customers_customer"."name")) to use it.
-    contains = Bigrams.output_field.get_lookup("contains")
-    return Q(contains(Bigrams(field), [pair.upper()]))
+def name_bigrams():
+    return NameBigrams("name", "company")
+
+
+def _contains_pair(pair: str) -> Q:
+    # The expression must read exactly as the index's to use it.
+    contains = NameBigrams.output_field.get_lookup("contains")
+    return Q(contains(name_bigrams(), [pair.upper()]))
 
 _PHONE_LIKE = re.compile(r"^[\d\s\-+().（）]+$")
 
@@ -52,5 +56,5 @@ def search_condition(text: str) -> Q:
     if len(text) == 1:
         return Q(name__startswith=text) | Q(company__startswith=text)
     if len(text) == 2:
-        return _contains_pair("name", text) | _contains_pair("company", text)
+        return _contains_pair(text)
     return Q(name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text)

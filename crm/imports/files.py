@@ -13,8 +13,9 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from xml.parsers import expat
 
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml import ElementTree as DefusedET
 from django.conf import settings
 from django.utils.translation import gettext as _
 from python_calamine import CalamineWorkbook
@@ -96,45 +97,27 @@ def check_xlsx(path) -> None:
         raise FileProblem(_("The .xlsx file is damaged and cannot be opened.")) from None
 
 
-class _Stop(Exception):
-    pass
-
-
 def _declares_entities(archive, entry) -> bool:
     """Whether the part is XML with a document type declaration, the only place entities are declared.
 
-    expat reads it up to its root element (a DOCTYPE cannot come later), through comments and processing
-    instructions of any length and in UTF-8 or UTF-16, and is stopped at the DOCTYPE itself, before
-    anything in it is expanded or fetched. Parts that are not XML (images, vbaProject.bin) are passed
-    over after their first bytes. A prolog expat cannot read is damage: Excel writes well-formed XML."""
+    defusedxml reads it up to its root element (a DOCTYPE cannot come later), through comments and
+    processing instructions of any length and in UTF-8 or UTF-16, and stops at the DOCTYPE itself, before
+    anything in it is expanded or fetched. Parts that are not XML (images, vbaProject.bin) are passed over
+    after their first bytes. A prolog that cannot be read is damage: Excel writes well-formed XML."""
     with archive.open(entry) as part:
-        chunk = part.read(64)
-        if not chunk.removeprefix(codecs.BOM_UTF8).lstrip().startswith((b"<", b"\x00<")) and not chunk.startswith(
+        head = part.peek(64)[:64]
+        if not head.removeprefix(codecs.BOM_UTF8).lstrip().startswith((b"<", b"\x00<")) and not head.startswith(
             (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
         ):
             return False
-        found = []
-
-        def doctype(*_args):
-            found.append(True)
-            raise _Stop
-
-        def root(*_args):
-            raise _Stop
-
-        parser = expat.ParserCreate()
-        parser.StartDoctypeDeclHandler = doctype
-        parser.StartElementHandler = root
         try:
-            while chunk:
-                parser.Parse(chunk, False)
-                chunk = part.read(64 * 1024)
-            parser.Parse(b"", True)
-        except _Stop:
-            pass
-        except (expat.ExpatError, ValueError, LookupError):  # ValueError, LookupError: encodings expat lacks
+            for _event in DefusedET.iterparse(part, events=("start",), forbid_dtd=True):
+                return False  # the root element: past the only place a DOCTYPE can be
+        except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
+            return True
+        except (DefusedET.ParseError, ValueError, LookupError):  # ValueError, LookupError: unknown encodings
             raise FileProblem(_("The .xlsx file is damaged and cannot be opened.")) from None
-    return bool(found)
+    return False
 
 
 def check_file(path, file_type: str) -> None:

@@ -11,6 +11,7 @@ Running a step twice does nothing the second time.
 import contextlib
 import hashlib
 import io
+import json
 import logging
 from datetime import timedelta
 
@@ -21,7 +22,6 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from psycopg.types.json import Jsonb
 
 from crm.accounts.selectors import assignable_users
 
@@ -283,14 +283,18 @@ def _validate(job: ImportJob) -> None:
         errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
         raw = [cell_text(c) for c in cells] if errors else []
         mobile, email, name = resource.keys(data) if not errors else ("", "", "")
-        batch.append((job.pk, row_number, RowAction.INVALID if errors else RowAction.CREATE, Jsonb(data),
-                      Jsonb(raw), Jsonb(errors), mobile, email, name[:420]))
+        batch.append(_copy_line(job.pk, row_number, RowAction.INVALID if errors else RowAction.CREATE, data, raw,
+                                errors, mobile, email, name[:420]))
         processed += 1
         if len(batch) >= PROGRESS_EVERY:
             _copy_rows(batch)
             batch = []
             ImportJob.objects.filter(pk=job.pk).update(processed_rows=processed, updated_at=timezone.now())
     _copy_rows(batch)
+    with connection.cursor() as cursor:
+        # Fresh statistics, or the planner takes 100,000 new rows for a handful and matches them by nested
+        # loops (20 s instead of 0.8 s at 100,000 rows).
+        cursor.execute("ANALYZE imports_importrow")
 
     with transaction.atomic(), connection.cursor() as cursor:
         _classify(cursor, job, resource)
@@ -302,6 +306,20 @@ def _validate(job: ImportJob) -> None:
     job.save()
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, name) -> str:
+    """One line of COPY's text format; written by hand, it costs a third of psycopg's write_row per row."""
+    fields = [
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(raw, ensure_ascii=False) if raw else "[]",
+        json.dumps(errors, ensure_ascii=False) if errors else "[]",
+        mobile, email, name,
+    ]
+    return f"{job_id}\t{row_number}\t{action}\t" + "\t".join(f.translate(_COPY_ESCAPES) for f in fields) + "\n"
+
+
 def _copy_rows(batch: list) -> None:
     if not batch:
         return
@@ -310,8 +328,7 @@ def _copy_rows(batch: list) -> None:
             "COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, key_name)"
             " FROM STDIN"
         ) as copy:
-            for row in batch:
-                copy.write_row(row)
+            copy.write("".join(batch))
 
 
 def _classify(cursor, job: ImportJob, resource) -> None:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+import pgtrigger
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
@@ -155,6 +156,11 @@ CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=1_000_000)
 CRM_IMPORT_MAX_ZIP_ENTRIES = 2_000
 CRM_IMPORT_MAX_UNCOMPRESSED_BYTES = 3 * 1024 * 1024 * 1024
 CRM_IMPORT_MAX_COMPRESSION_RATIO = 200
+
+# Audit triggers fire once per statement (with transition tables), not once per row: an import or a bulk
+# action writing 100,000 customers attaches its context once, where row triggers upserted it 100,000 times
+# (1.2 ms a row, two minutes for a 100,000-row import; bench/RESULTS.md, "Import").
+PGHISTORY_LEVEL = pgtrigger.Statement
 
 # django-filter's empty choice reads "any" instead of a row of dashes.
 FILTERS_EMPTY_CHOICE_LABEL = _("Any")
