@@ -17,6 +17,8 @@ class CustomersConfig(AppConfig):
         # Likewise the imports platform learns how to import customers.
         from crm.imports import resources
 
+        from .contact_resource import ContactResource
         from .resources import CustomerResource
 
         resources.register(CustomerResource())
+        resources.register(ContactResource())

@@ -15,6 +15,15 @@ from crm.accounts.selectors import assignable_users
 from crm.imports import cells
 from crm.imports.models import OwnerMode
 from crm.imports.resources import Field, Resource
+from crm.imports.sql import (
+    allocate_ids,
+    count_changed,
+    match_rows,
+    replan_audit_triggers,
+    restore_updated,
+    update_assignments,
+    update_from_rows,
+)
 from crm.web.templatetags.crm_tags import phone as phone_display
 
 from . import permissions as policy
@@ -46,6 +55,21 @@ _PROVINCE_NAMES = {p: p for p in PROVINCES} | {
 
 _ORGANISATION = re.compile(r"(公司|集团|厂|店|中心|研究院|研究所|事务所|学校|大学|医院|协会|银行|工作室|"
                            r"\b(ltd|inc|co|llc|gmbh|corp|company|group)\b\.?)", re.IGNORECASE)
+
+
+# Header spellings of the columns customer and contact lists share.
+_SPELLINGS = {
+    "company": ["公司", "公司名称", "公司全称", "单位", "单位名称", "企业", "企业名称", "工作单位", "company",
+                "company name", "organization", "organisation", "account", "account name"],
+    "title": ["职位", "职务", "岗位", "头衔", "title", "job title", "position"],
+    "mobile": ["手机", "手机号", "手机号码", "移动电话", "联系手机", "mobile", "mobile phone", "mobile number", "cell",
+               "cellphone", "cell phone"],
+    "phone": ["电话", "座机", "固话", "固定电话", "办公电话", "联系电话", "电话号码", "phone", "tel", "telephone",
+              "landline", "office phone", "phone number"],
+    "email": ["邮箱", "电子邮件", "电子邮箱", "邮件", "邮箱地址", "email", "e-mail", "mail", "email address",
+              "e-mail address"],
+    "notes": ["备注", "说明", "描述", "notes", "note", "remark", "remarks", "comments", "memo", "description"],
+}
 
 
 def _guess_kind(name: str, company: str) -> str:
@@ -138,46 +162,41 @@ def _custom_cleaner(definition):
     return clean
 
 
+# ------------------------------------------------------------------- set-based SQL shared by the resources
 class CustomerResource(Resource):
     key = "customers.customer"
     label = gettext_lazy("Customers")
     permission = "customers.import_customer"
+    duplicate_rule = gettext_lazy("the same mobile, email, or name and company")
 
     def fields(self) -> list[Field]:
         result = [
-            Field("name", gettext_lazy("customer name"), ["客户名称", "客户名", "客户姓名", "姓名", "联系人", "名称", "客户",
-                                                          "name", "customer", "customer name", "full name", "contact",
-                                                          "contact name"], _text(200)),
-            Field("company", gettext_lazy("company"), ["公司", "公司名称", "公司全称", "单位", "单位名称", "企业", "企业名称",
-                                                      "工作单位", "company", "company name", "organization",
-                                                      "organisation", "account", "account name"], _text(200)),
-            Field("title", gettext_lazy("job title"), ["职位", "职务", "岗位", "头衔", "title", "job title", "position"],
-                  _text(100)),
-            Field("mobile", gettext_lazy("mobile"), ["手机", "手机号", "手机号码", "移动电话", "联系手机", "mobile",
-                                                    "mobile phone", "mobile number", "cell", "cellphone", "cell phone"],
-                  cells.phone),
-            Field("phone", gettext_lazy("phone"), ["电话", "座机", "固话", "固定电话", "办公电话", "联系电话", "电话号码",
-                                                  "phone", "tel", "telephone", "landline", "office phone",
-                                                  "phone number"], cells.phone),
-            Field("email", gettext_lazy("email"), ["邮箱", "电子邮件", "电子邮箱", "邮件", "邮箱地址", "email", "e-mail",
-                                                  "mail", "email address", "e-mail address"], cells.email),
+            Field("name", gettext_lazy("customer name"), ["客户名称", "客户名", "客户姓名", "姓名", "联系人", "名称",
+                                                          "客户", "name", "customer", "customer name", "full name",
+                                                          "contact", "contact name"], _text(200)),
+            Field("company", gettext_lazy("company"), _SPELLINGS["company"], _text(200)),
+            Field("title", gettext_lazy("job title"), _SPELLINGS["title"], _text(100)),
+            Field("mobile", gettext_lazy("mobile"), _SPELLINGS["mobile"], cells.phone),
+            Field("phone", gettext_lazy("phone"), _SPELLINGS["phone"], cells.phone),
+            Field("email", gettext_lazy("email"), _SPELLINGS["email"], cells.email),
             Field("province", gettext_lazy("province"), ["省", "省份", "所在省", "province", "state"], _province),
             Field("city", gettext_lazy("city"), ["市", "城市", "所在城市", "city"], _text(50)),
-            Field("district", gettext_lazy("district"), ["区", "区县", "县区", "区/县", "district", "county"], _text(50)),
-            Field("address", gettext_lazy("address"), ["地址", "详细地址", "通讯地址", "联系地址", "公司地址", "办公地址",
-                                                      "address", "street", "street address"], _text(300)),
+            Field("district", gettext_lazy("district"), ["区", "区县", "县区", "区/县", "district", "county"],
+                  _text(50)),
+            Field("address", gettext_lazy("address"), ["地址", "详细地址", "通讯地址", "联系地址", "公司地址",
+                                                      "办公地址", "address", "street", "street address"], _text(300)),
             Field("level", gettext_lazy("level"), ["客户等级", "等级", "级别", "客户级别", "level", "grade", "rating"],
                   _choice(Level)),
             Field("status", gettext_lazy("lifecycle status"), ["客户状态", "状态", "生命周期", "阶段", "status",
-                                                              "lifecycle", "lifecycle stage", "stage"], _choice(Status)),
+                                                              "lifecycle", "lifecycle stage", "stage"],
+                  _choice(Status)),
             Field("source", gettext_lazy("source"), ["客户来源", "来源", "渠道", "获客渠道", "source", "lead source",
                                                     "channel"], _choice(Source)),
             Field("industry", gettext_lazy("industry"), ["行业", "所属行业", "行业类别", "industry", "sector"],
                   _choice(Industry)),
             Field("kind", gettext_lazy("type"), ["客户类型", "类型", "type", "customer type"], _choice(Kind)),
             Field("tags", gettext_lazy("tags"), ["标签", "客户标签", "tags", "tag", "labels"], _tags),
-            Field("notes", gettext_lazy("notes"), ["备注", "说明", "描述", "notes", "note", "remark", "remarks",
-                                                  "comments", "memo", "description"], _text(10_000)),
+            Field("notes", gettext_lazy("notes"), _SPELLINGS["notes"], _text(10_000)),
             Field("owner", gettext_lazy("owner"), ["负责人", "归属人", "所属销售", "销售", "业务员", "跟进人", "owner",
                                                   "sales rep", "account owner", "salesperson"], cells.text),
         ]
@@ -203,13 +222,9 @@ class CustomerResource(Resource):
         return {"owners": owners, "fixed_owner": fixed_owner, "mapped": set(job.mapping.values())}
 
     def clean_row(self, values: dict, job, context: dict) -> tuple[dict, list[tuple[str, str]]]:
-        data, errors = {}, []
-        for name, (cell, clean) in values.items():
-            try:
-                value = clean(cell)
-            except cells.CellError as error:
-                errors.append((name, str(error)))
-                continue
+        cleaned, errors = cells.clean_cells(values)
+        data = {}
+        for name, value in cleaned.items():
             if name.startswith(CUSTOM_PREFIX):
                 if value not in (None, "", []):
                     data.setdefault("custom", {})[name.removeprefix(CUSTOM_PREFIX)] = value
@@ -263,26 +278,12 @@ class CustomerResource(Resource):
 
     def match_existing(self, cursor, job) -> None:
         """Point each row at the live customer it duplicates, by mobile, then email, then name + company."""
-        table = Customer._meta.db_table
-        for row_key, condition in [
-            ("key_mobile", "c.mobile_digits = k.key"),
-            ("key_email", "UPPER(c.email) = UPPER(k.key)"),
-            ("key_name", "c.name = split_part(k.key, chr(31), 1) AND c.company = split_part(k.key, chr(31), 2)"),
-        ]:
-            cursor.execute(
-                f"""
-                UPDATE imports_importrow r SET object_id = m.id
-                FROM (
-                    SELECT DISTINCT ON (k.key) k.key, c.id
-                    FROM (SELECT DISTINCT {row_key} AS key FROM imports_importrow
-                          WHERE job_id = %s AND action = 'create' AND {row_key} <> '' AND object_id IS NULL) k
-                    JOIN {table} c ON {condition} AND c.deleted_at IS NULL
-                    ORDER BY k.key, c.id
-                ) m
-                WHERE r.job_id = %s AND r.action = 'create' AND r.object_id IS NULL AND r.{row_key} = m.key
-                """,
-                [job.pk, job.pk],
-            )
+        match_rows(cursor, job, Customer._meta.db_table, [
+            ("key_mobile", "c.mobile_digits = k.key AND c.deleted_at IS NULL"),
+            ("key_email", "UPPER(c.email) = UPPER(k.key) AND c.deleted_at IS NULL"),
+            ("key_name", "c.name = split_part(k.key, chr(31), 1) AND c.company = split_part(k.key, chr(31), 2)"
+                         " AND c.deleted_at IS NULL"),
+        ])
 
     def changeable_sql(self, actor) -> tuple[str, list]:
         """SQL of the ids of customers ``actor`` may change (for rows that would update a customer)."""
@@ -292,11 +293,7 @@ class CustomerResource(Resource):
     def commit(self, cursor, job) -> None:
         table = Customer._meta.db_table
         mapped = set(job.mapping.values())
-        cursor.execute(
-            f"""UPDATE imports_importrow SET object_id = nextval(pg_get_serial_sequence('{table}', 'id'))
-                WHERE job_id = %s AND action = 'create'""",
-            [job.pk],
-        )
+        allocate_ids(cursor, job, table)
         text_columns = ["kind", "name", "company", "title", "email", "mobile", "phone", "province", "city",
                         "district", "address", "level", "status", "source", "industry", "notes"]
         values = ", ".join(
@@ -336,22 +333,10 @@ class CustomerResource(Resource):
             [job.pk],
         )
         fill = job.duplicate_mode == "fill"
-        assignments = []
-        for c in columns:
-            incoming = f"NULLIF(r.data->>'{c}', '')"
-            if fill:
-                assignments.append(f"{c} = CASE WHEN c.{c} = '' THEN COALESCE({incoming}, c.{c}) ELSE c.{c} END")
-            else:
-                assignments.append(f"{c} = COALESCE({incoming}, c.{c})")
+        assignments = update_assignments(columns, fill=fill)
         custom = "COALESCE(r.data->'custom', '{}'::jsonb)"
         assignments.append(f"custom = {custom} || c.custom" if fill else f"custom = c.custom || {custom}")
-        cursor.execute(
-            f"""
-            UPDATE {table} c SET {", ".join(assignments)}, updated_at = now()
-            FROM imports_importrow r WHERE c.id = r.object_id AND r.job_id = %s AND r.action = 'update'
-            """,
-            [job.pk],
-        )
+        update_from_rows(cursor, job, table, assignments)
 
     def _tag(self, cursor, job) -> None:
         tag_table, link_table = Tag._meta.db_table, CustomerTag._meta.db_table
@@ -382,6 +367,7 @@ class CustomerResource(Resource):
         their values back unless someone changed them after the import."""
         table = Customer._meta.db_table
         tag_table, link_table = Tag._meta.db_table, CustomerTag._meta.db_table
+        replan_audit_triggers(cursor)
         cursor.execute(
             f"""UPDATE {table} c SET deleted_at = now(), deleted_by_id = %s
                 FROM imports_importrow r
@@ -389,25 +375,11 @@ class CustomerResource(Resource):
             [actor.pk, job.pk],
         )
         binned = cursor.rowcount
-        cursor.execute(
-            f"""SELECT count(*) FROM {table} c JOIN imports_importrow r ON c.id = r.object_id
-                WHERE r.job_id = %s AND r.action = 'update' AND c.updated_at > %s""",
-            [job.pk, job.committed_at],
-        )
-        kept = cursor.fetchone()[0]
+        kept = count_changed(cursor, job, table, actions=["update"])
         mapped = set(job.mapping.values())
         columns = [c for c in UPDATABLE if c in mapped]
         assignments = [f"{c} = r.before->>'{c}'" for c in columns] + ["custom = r.before->'custom'"]
-        cursor.execute(
-            f"""
-            UPDATE {table} c SET {", ".join(assignments)}, updated_at = now()
-            FROM imports_importrow r
-            WHERE c.id = r.object_id AND r.job_id = %s AND r.action = 'update' AND r.before IS NOT NULL
-              AND c.updated_at <= %s
-            """,
-            [job.pk, job.committed_at],
-        )
-        restored = cursor.rowcount
+        restored = restore_updated(cursor, job, table, assignments)
         if "tags" in mapped:
             cursor.execute(
                 f"""
@@ -431,11 +403,4 @@ class CustomerResource(Resource):
                 "industry": dict(Industry.choices), "kind": dict(Kind.choices)}
 
     def changed_since(self, cursor, job) -> int:
-        cursor.execute(
-            f"""SELECT count(*) FROM {Customer._meta.db_table} c JOIN imports_importrow r ON c.id = r.object_id
-                WHERE r.job_id = %s AND r.action IN ('create', 'update') AND c.updated_at > %s
-                  AND c.deleted_at IS NULL""",
-            [job.pk, job.committed_at],
-        )
-        return cursor.fetchone()[0]
-
+        return count_changed(cursor, job, Customer._meta.db_table, "c.deleted_at IS NULL")

@@ -197,3 +197,18 @@ _LIST_SEPARATORS = re.compile(r"[,，;；、|/\n]+")
 def split_list(value) -> list[str]:
     """Several values in one cell: 'VIP，老客户、渠道' → ['VIP', '老客户', '渠道']."""
     return [part.strip() for part in _LIST_SEPARATORS.split(text(value)) if part.strip()]
+
+
+# ------------------------------------------------------------------------------------------------ rows
+
+
+def clean_cells(values: dict) -> tuple[dict, list[tuple[str, str]]]:
+    """A row's mapped cells (field name → (cell, cleaner)) through their cleaners: (field name → value,
+    [(field name, message)] for the cells that would not clean)."""
+    cleaned, errors = {}, []
+    for name, (cell, clean) in values.items():
+        try:
+            cleaned[name] = clean(cell)
+        except CellError as error:
+            errors.append((name, str(error)))
+    return cleaned, errors

@@ -31,8 +31,7 @@ class MappingForm(forms.Form):
 
     sheet = forms.ChoiceField(label=_("sheet"), required=False)
     header_row = forms.IntegerField(label=_("header row"), min_value=1, required=False)
-    duplicate_mode = forms.ChoiceField(label=_("Rows matching an existing record (same mobile, email, or name and "
-                                               "company)"), choices=DuplicateMode.choices,
+    duplicate_mode = forms.ChoiceField(label=_("Rows matching an existing record"), choices=DuplicateMode.choices,
                                        widget=forms.RadioSelect(attrs={"class": "form-check-input"}))
     owner_mode = forms.ChoiceField(label=_("Owner of the new records"), choices=OwnerMode.choices,
                                    widget=forms.RadioSelect(attrs={"class": "form-check-input"}))
@@ -46,7 +45,10 @@ class MappingForm(forms.Form):
     def __init__(self, *args, job, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.job = job
-        fields = resources.get(job.resource).fields()
+        resource = resources.get(job.resource)
+        self.has_owner = resource.has_owner  # the template offers the owner options only for records that have one
+        self.fields["duplicate_mode"].help_text = resource.duplicate_rule
+        fields = resource.fields()
         choices = [(IGNORE, _("— do not import —"))] + [(f.name, f.label) for f in fields]
         self.columns = []
         for index, header in enumerate(job.headers):

@@ -26,6 +26,13 @@ class Resource:
     key: str = ""  # "customers.customer"
     label: str = ""
     permission: str = ""  # what the importer needs, besides being logged in
+    # False for records that follow another record's owner (a contact follows its customer): the mapping page
+    # then hides the owner options, and the resource ignores the job's owner settings.
+    has_owner: bool = True
+    # Shown on the mapping page beside the duplicate choices: what makes a row the same as a record.
+    duplicate_rule: str = ""
+    # What undo does with the records the job created: to the recycle bin (True), or deleted.
+    undo_bins_created: bool = True
 
     def fields(self) -> list[Field]:
         raise NotImplementedError

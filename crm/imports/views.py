@@ -135,7 +135,8 @@ def import_undo(request, pk):
     job = permissions.get_job_or_404(request.user, pk)
     if request.method == "POST":
         return _act(request, pk, services.import_job_request_undo, _("Undoing the import."))
-    return render(request, "imports/import_confirm_undo.html", {"job": job, "changed": services.changed_since(job)})
+    context = {"job": job, "changed": services.changed_since(job), "resource": resources.get(job.resource)}
+    return render(request, "imports/import_confirm_undo.html", context)
 
 
 @require_GET
@@ -146,7 +147,8 @@ def import_errors(request, pk):
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     stem = job.file_name.rsplit(".", 1)[0]
-    response["Content-Disposition"] = _attachment(f"{stem}-{_('rejected rows')}.xlsx")
+    suffix = _("rejected rows")  # not inside the f-string, where makemessages cannot see it
+    response["Content-Disposition"] = _attachment(f"{stem}-{suffix}.xlsx")
     return response
 
 

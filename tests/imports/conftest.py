@@ -40,9 +40,10 @@ def upload(content: bytes, name: str = "客户名单.xlsx") -> SimpleUploadedFil
     return SimpleUploadedFile(name, content, content_type=XLSX_TYPE)
 
 
-def run_to_preview(actor, content: bytes, name="客户名单.xlsx", **choices) -> ImportJob:
-    """Upload, read and check a file as the worker would, stopping at the preview."""
-    job = services.import_job_create(actor=actor, resource_key="customers.customer", upload=upload(content, name))
+def run_to_preview(actor, content: bytes, name="客户名单.xlsx", *, resource="customers.customer",
+                   **choices) -> ImportJob:
+    """Upload, read and check a file (of ``resource`` records) as the worker would, stopping at the preview."""
+    job = services.import_job_create(actor=actor, resource_key=resource, upload=upload(content, name))
     services.import_job_parse(job.pk)
     job.refresh_from_db()
     if job.status != "parsed":
@@ -65,6 +66,13 @@ def run_to_preview(actor, content: bytes, name="客户名单.xlsx", **choices) -
 def commit(actor, job) -> ImportJob:
     services.import_job_request_commit(actor=actor, job=job)
     services.import_job_commit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def undo(actor, job) -> ImportJob:
+    services.import_job_request_undo(actor=actor, job=job)
+    services.import_job_undo(job.pk)
     job.refresh_from_db()
     return job
 
