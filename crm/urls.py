@@ -21,6 +21,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("imports/", include("crm.imports.urls")),
     path("exports/", include("crm.exports.urls")),
+    path("interactions/", include("interactions.urls")),
     path("admin/", admin.site.urls),
 ]
 

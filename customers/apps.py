@@ -22,3 +22,9 @@ class CustomersConfig(AppConfig):
 
         resources.register(CustomerResource())
         resources.register(ContactResource())
+
+        # The customer timeline shows the audit trail's changes; other modules register their own kinds.
+        from . import timeline
+        from .history import history_timeline
+
+        timeline.register_kind("history", _("Changes"), history_timeline, order=90)

@@ -9,6 +9,20 @@ from .custom_fields import label_of
 from .models import CustomFieldDefinition, Tag
 
 
+def history_timeline(*, customer, user, before, limit):
+    """The audit trail's changes as timeline entries (customers' own kind on the customer timeline)."""
+    from .timeline import TimelineEntry
+
+    entries = [
+        TimelineEntry(when=h.when, kind="history", id=h.event_id, title=h.subject, template="customers/_timeline_history.html",
+                      obj=h)
+        for h in customer_history(customer)
+    ]
+    if before is not None:
+        entries = [e for e in entries if e.when <= before.when]
+    return entries[:limit]
+
+
 def customer_history(customer) -> list[HistoryEntry]:
     customer_events = apps.get_model("customers", "CustomerEvent")
     contact_events = apps.get_model("customers", "ContactEvent")

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -18,7 +19,7 @@ from crm.accounts.roles import is_admin
 from crm.web import pagination
 from crm.web.pagination import paginate
 
-from . import custom_fields, selectors, services
+from . import custom_fields, selectors, services, timeline
 from . import permissions as policy
 from .filters import CustomerFilter
 from .forms import BulkActionForm, ContactForm, CustomerForm, ShareForm
@@ -69,12 +70,27 @@ def customer_detail(request, pk):
     }
     if tab == "history":
         context["history"] = customer_history(customer)
+    if tab == "timeline":
+        context.update(_timeline_context(request, customer))
+        if request.htmx and request.GET.get("part") == "entries":
+            return render(request, "customers/_tab_timeline.html#entries", context)
     if tab == "sharing" and policy.SHARE in actions:
         context["shares"] = selectors.customer_shares(customer=customer)
         context["share_form"] = ShareForm(user=request.user)
     if request.htmx and not request.htmx.boosted:
         return render(request, "customers/customer_detail.html#tab", context)
     return render(request, "customers/customer_detail.html", context)
+
+
+def _timeline_context(request, customer) -> dict:
+    only = [k for k in request.GET.getlist("kind") if k]
+    before = timeline.Cursor.decode(request.GET.get("before"))
+    entries, next_cursor = timeline.timeline(customer=customer, user=request.user, only=only, before=before)
+    return {
+        "entries": entries, "next_cursor": next_cursor.encode() if next_cursor else "", "kinds": timeline.kinds(),
+        "chosen_kinds": only, "panels": timeline.panels(request, customer), "continuing": before is not None,
+        "now": timezone.now(),
+    }
 
 
 @require_http_methods(["GET", "POST"])

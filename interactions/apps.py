@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class InteractionsConfig(AppConfig):
     name = "interactions"
     verbose_name = _("Interactions")
+
+    def ready(self):
+        # The customer page learns about interactions here; customers never imports this app.
+        from customers import timeline
+
+        from .timeline import followup_entries, interaction_entries, quick_log_panel
+
+        timeline.register_kind("interaction", _("Interactions"), interaction_entries, order=10)
+        timeline.register_kind("followup", _("Follow-ups"), followup_entries, order=20)
+        timeline.register_panel("quick_log", "interactions/_quick_log.html", quick_log_panel, order=10)

@@ -8,14 +8,17 @@ Path arguments point at a customer of 杭州组 (owned by another rep), so scope
 oversees it, the 上海组 rep does not, marketing and support have no business with it.
 """
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from crm.imports.models import ImportJob
 from customers import services
+from interactions.models import Attachment, FollowUp, Interaction
 from tests.factories import ContactFactory, CustomerFactory
 from tests.factories.exports import ExportJobFactory
 
@@ -87,6 +90,19 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
                                 "POST": row(302, 404, 404, 404, 404)},
     "imports:cancel":          {"GET": row(405, 405, 405, 405, 405),
                                 "POST": row(302, 404, 404, 404, 404)},
+    # interactions follow their customer (杭州组's): marketing may read interactions, not log them; support
+    # may log, but only on customers it can see
+    "interactions:log":        {"GET": row(405, 405, 405, 405, 405),
+                                "POST": row(200, 200, 404, 403, 404)},
+    "interactions:attachment": {"GET": row(200, 200, 404, 404, 404)},
+    "interactions:followup_complete": {"GET": row(405, 405, 405, 405, 405),
+                                       "POST": row(302, 302, 404, 403, 404)},
+    "interactions:followup_cancel":   {"GET": row(405, 405, 405, 405, 405),
+                                       "POST": row(302, 302, 404, 403, 404)},
+    "interactions:followup_snooze":   {"GET": row(405, 405, 405, 405, 405),
+                                       "POST": row(302, 302, 404, 403, 404)},
+    "interactions:followup_reassign": {"GET": row(405, 405, 405, 405, 405),
+                                       "POST": row(302, 302, 404, 403, 404)},
 }
 
 
@@ -132,6 +148,14 @@ def test_every_expectation_covers_every_role():
             assert set(statuses) == set(ROLES), (name, method)
 
 
+def _interaction_with_attachment(customer, author):
+    interaction = Interaction.objects.create(customer=customer, author=author, occurred_at=timezone.now(),
+                                             subject="电话回访")
+    Attachment.objects.create(interaction=interaction, name="报价.txt", size=3,
+                              file=ContentFile(b"abc", name="quote.txt"))
+    return interaction
+
+
 @pytest.fixture
 def world(other_rep, sales_rep):
     customer = CustomerFactory(owner=other_rep, name="杭州组的客户")
@@ -140,6 +164,9 @@ def world(other_rep, sales_rep):
     return SimpleNamespace(
         customer=customer, binned=binned, contact=ContactFactory(customer=customer), sales_rep=sales_rep,
         export_job=ExportJobFactory(created_by=other_rep, done=True),
+        interaction=_interaction_with_attachment(customer, other_rep),
+        followup=FollowUp.objects.create(customer=customer, title="回访", assignee=other_rep,
+                                         due_at=timezone.now() + timedelta(days=1)),
         import_job=ImportJob.objects.create(
             resource="customers.customer", created_by=other_rep, file="imports/list.xlsx", file_name="list.xlsx",
             file_sha256="0" * 64, file_type="xlsx", status="committed", headers=["姓名"], mapping={"0": "name"},
@@ -156,6 +183,12 @@ def _path(name, world) -> str:
         values["pk"] = world.export_job.pk
     if name.startswith("imports:"):
         values["pk"] = world.import_job.pk
+    if name == "interactions:log":
+        values["customer_pk"] = world.customer.pk
+    if name == "interactions:attachment":
+        values["pk"], values["attachment_pk"] = world.interaction.pk, world.interaction.attachments.get().pk
+    if name.startswith("interactions:followup_"):
+        values["pk"] = world.followup.pk
     params = APP_URLS[name].pattern.converters
     unknown = set(params) - set(values)
     assert not unknown, f"give {name} a value for {unknown} in _path()"

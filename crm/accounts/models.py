@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -57,6 +58,12 @@ class User(AbstractUser):
         Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
     )
     mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    notify_by_email = models.BooleanField(
+        _("also send my notifications by email"), default=True,
+        help_text=_("Reminders and other notifications always appear under the bell; this also mails them."),
+    )
+    # The language of mails sent to the user; the pages follow the language switch.
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
 
     class Meta:
         verbose_name = _("user")

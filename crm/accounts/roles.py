@@ -17,20 +17,28 @@ _CUSTOMER_WORK = [
     "customers.change_contact", "customers.delete_contact", "customers.view_tag",
     "customers.share_customer", "customers.claim_customer",
 ]
+# The interaction log and follow-ups (issue 4), for everyone who works with customers. Installations that
+# existed before get these from interactions' data migration 0002 (roles keep an admin's edits otherwise).
+INTERACTION_WORK = [
+    "interactions.view_interaction", "interactions.add_interaction", "interactions.change_interaction",
+    "interactions.view_followup", "interactions.add_followup", "interactions.change_followup",
+    "interactions.view_mailmessage",
+]
+INTERACTION_READING = ["interactions.view_interaction", "interactions.view_followup"]
 
 # Module permissions per role. Record scope (which customers) is decided by customers.permissions;
 # these only decide which modules and actions a role has at all.
 ROLE_PERMISSIONS = {
     ADMIN: None,  # every permission
-    SALES_MANAGER: _CUSTOMER_WORK + [
+    SALES_MANAGER: _CUSTOMER_WORK + INTERACTION_WORK + [
         "customers.add_tag", "customers.change_tag", "customers.assign_customer",
         "customers.view_sensitive_customer", "customers.export_customer",
     ],
-    SALES_REP: _CUSTOMER_WORK + ["customers.view_sensitive_customer"],
+    SALES_REP: _CUSTOMER_WORK + INTERACTION_WORK + ["customers.view_sensitive_customer"],
     MARKETING: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
-                "customers.export_customer"],
+                "customers.export_customer", *INTERACTION_READING],
     SUPPORT_AGENT: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
-                    "customers.view_sensitive_customer"],
+                    "customers.view_sensitive_customer", *INTERACTION_WORK],
 }
 
 

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "crm.web",
     "crm.imports",
     "crm.exports",
+    "crm.notifications",
     # modules
     "customers",
     "interactions",
@@ -147,7 +148,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.imports.tasks.resume_stalled_imports",
         "schedule": 60.0,
     },
+    "interactions-scan-reminders": {
+        "task": "interactions.tasks.scan_reminders",
+        "schedule": crontab(minute="*"),  # at the start of each minute
+    },
 }
+
+# Follow-ups still open this many hours after they were due are reported to the assignee's manager.
+CRM_FOLLOWUP_ESCALATE_AFTER_HOURS = env.int("CRM_FOLLOWUP_ESCALATE_AFTER_HOURS", default=24)
+# Links in mails point here.
+CRM_BASE_URL = env("CRM_BASE_URL", default="http://127.0.0.1:8000")
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="CRM <crm@localhost>")
 
 # Imports (crm.imports): what an uploaded file may be. A 1,000,000-row sheet of 15 columns is ~60 MB as .xlsx
 # and ~1 GB of XML inside it; a zip bomb unpacks thousands of times its size.
