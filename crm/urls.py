@@ -22,6 +22,7 @@ urlpatterns = [
     path("imports/", include("crm.imports.urls")),
     path("exports/", include("crm.exports.urls")),
     path("interactions/", include("interactions.urls")),
+    path("notifications/", include("crm.notifications.urls")),
     path("admin/", admin.site.urls),
 ]
 

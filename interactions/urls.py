@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import mail_urls, page_urls, views
 
 app_name = "interactions"
 
@@ -11,4 +11,4 @@ urlpatterns = [
     path("followups/<int:pk>/cancel/", views.followup_cancel, name="followup_cancel"),
     path("followups/<int:pk>/snooze/", views.followup_snooze, name="followup_snooze"),
     path("followups/<int:pk>/reassign/", views.followup_reassign, name="followup_reassign"),
-]
+] + mail_urls.urlpatterns + page_urls.urlpatterns
