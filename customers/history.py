@@ -19,7 +19,7 @@ def history_timeline(*, customer, user, before, limit):
         for h in customer_history(customer)
     ]
     if before is not None:
-        entries = [e for e in entries if e.when <= before.when]
+        entries = [e for e in entries if e.cursor < before]
     return entries[:limit]
 
 

@@ -6,13 +6,16 @@ customers/ knows only this registry. Each module that has something to show on a
 registers its own kind: the changes from the audit trail.
 
 A provider is called as ``provider(customer=..., user=..., before=..., limit=...)`` and returns at most
-``limit`` entries older than the cursor ``before`` (a Cursor, or None for the newest), newest first; the
-timeline merges them, so each kind pays for one page, however long its history.
+``limit`` entries older than the cursor ``before`` (a Cursor, or None for the newest; ``before.older()`` gives
+the condition), newest first; the timeline merges them, so each kind pays for one page, however long its
+history.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from django.db.models import Q
 
 _KINDS: dict[str, "Kind"] = {}
 _PANELS: dict[str, "Panel"] = {}
@@ -40,6 +43,14 @@ class Cursor:
     when: datetime
     kind: str
     id: int
+
+    def older(self, field: str, kind: str) -> Q:
+        """The condition for a provider's rows of ``kind`` (timed by ``field``) that come after this cursor."""
+        if kind < self.kind:
+            return Q(**{f"{field}__lte": self.when})
+        if kind > self.kind:
+            return Q(**{f"{field}__lt": self.when})
+        return Q(**{f"{field}__lt": self.when}) | Q(**{field: self.when, "id__lt": self.id})
 
     def encode(self) -> str:
         return f"{self.when.isoformat()}|{self.kind}|{self.id}"
@@ -97,11 +108,7 @@ def timeline(*, customer, user, only: list[str] | None = None, before: Cursor | 
     for kind in kinds():
         if only and kind.key not in only:
             continue
-        # Entries sharing the cursor's time may or may not come after it: the provider returns them all
-        # (``<=``) and the merge below keeps those strictly older than the cursor.
         entries.extend(kind.provider(customer=customer, user=user, before=before, limit=limit + 1))
-    if before is not None:
-        entries = [e for e in entries if e.cursor < before]
     entries.sort(key=lambda e: e.cursor, reverse=True)
     page = entries[:limit]
     return page, (page[-1].cursor if len(entries) > limit else None)

@@ -16,7 +16,7 @@ def interaction_entries(*, customer, user, before, limit):
         .order_by("-occurred_at", "-id")
     )
     if before is not None:
-        rows = rows.filter(occurred_at__lte=before.when)
+        rows = rows.filter(before.older("occurred_at", "interaction"))
     return [
         TimelineEntry(when=i.occurred_at, kind="interaction", id=i.pk, title=str(i),
                       template="interactions/_timeline_interaction.html", obj=i)
@@ -35,7 +35,7 @@ def followup_entries(*, customer, user, before, limit):
         .order_by("-at", "-id")
     )
     if before is not None:
-        rows = rows.filter(at__lte=before.when)
+        rows = rows.filter(before.older("at", "followup"))
     return [
         TimelineEntry(when=f.timeline_at, kind="followup", id=f.pk, title=f.title,
                       template="interactions/_timeline_followup.html", obj=f)
