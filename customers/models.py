@@ -245,7 +245,11 @@ class Contact(models.Model):
                 fields=["customer"], condition=Q(is_primary=True), name="contact_one_primary_per_customer"
             )
         ]
-        indexes = [models.Index(fields=["mobile_digits"], name="contact_mobile")]
+        indexes = [
+            models.Index(fields=["mobile_digits"], name="contact_mobile"),
+            # Filing mail looks contacts up by address, case-insensitively.
+            models.Index(Upper("email"), name="contact_email"),
+        ]
 
     def __str__(self):
         return self.name

@@ -15,3 +15,14 @@ class InteractionsConfig(AppConfig):
         timeline.register_kind("interaction", _("Interactions"), interaction_entries, order=10)
         timeline.register_kind("followup", _("Follow-ups"), followup_entries, order=20)
         timeline.register_panel("quick_log", "interactions/_quick_log.html", quick_log_panel, order=10)
+
+        # Mail: a "write an email" box on the customer page, below the quick log.
+        from .mail_views import compose_panel
+
+        timeline.register_panel("mail_compose", "interactions/mail_compose_panel.html", compose_panel, order=20)
+
+        # The pages of one's own work: the activity lists' exporter, the sidebar's overdue badge.
+        from . import exports, selectors
+
+        exports.register()
+        selectors.register_navigation()

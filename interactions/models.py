@@ -113,6 +113,7 @@ class Interaction(models.Model):
         verbose_name = _("interaction")
         verbose_name_plural = _("interactions")
         ordering = ["-occurred_at", "-pk"]
+        permissions = [("export_interaction", _("Can export interactions"))]
         indexes = [
             models.Index(fields=["customer", "-occurred_at", "-id"], name="interaction_timeline"),
             models.Index(fields=["author", "-occurred_at"], name="interaction_author"),

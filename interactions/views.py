@@ -115,7 +115,8 @@ def followup_reassign(request, pk):
         if not form.is_valid():
             raise ValidationError(_("Choose someone you may give follow-ups to."))
         services.followup_reassign(actor=request.user, followup=followup, assignee=form.cleaned_data["assignee"])
-        return _("%(title)s now belongs to %(user)s.") % {"title": followup.title, "user": form.cleaned_data["assignee"]}
+        assignee = form.cleaned_data["assignee"]
+        return _("%(title)s now belongs to %(user)s.") % {"title": followup.title, "user": assignee}
 
     return _followup_action(request, pk, act)
 

@@ -35,7 +35,7 @@ REDIS_DIR="$RUN_DIR/redis"
 
 # Debian package names. postgresql-contrib only matters where it still exists as a
 # package of its own: since PostgreSQL 10 Debian ships pg_trgm inside postgresql-NN.
-APT_PACKAGES=(postgresql redis-server chromium fonts-wqy-zenhei gettext)
+APT_PACKAGES=(postgresql redis-server chromium fonts-wqy-zenhei gettext dovecot-imapd)
 APT_OPTIONAL_PACKAGES=(postgresql-contrib)
 
 # ---------------------------------------------------------------------------- helpers

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from crm.imports.models import ImportJob
 from customers import services
-from interactions.models import Attachment, FollowUp, Interaction
+from crm.notifications.models import Notification
+from interactions.models import Attachment, FollowUp, Interaction, Mailbox, MailMessage
 from tests.factories import ContactFactory, CustomerFactory
 from tests.factories.exports import ExportJobFactory
 
@@ -103,6 +104,36 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
                                        "POST": row(302, 302, 404, 403, 404)},
     "interactions:followup_reassign": {"GET": row(405, 405, 405, 405, 405),
                                        "POST": row(302, 302, 404, 403, 404)},
+    # mail: the module needs view_mailmessage (marketing has not: 403); mailboxes and their unfiled mail are
+    # their owner's (the ones in _path are another rep's), only admins see other people's
+    "interactions:mailbox_list":   {"GET": row(200, 200, 200, 403, 200)},
+    "interactions:mailbox_create": {"GET": row(200, 200, 200, 403, 200)},
+    "interactions:mailbox_update": {"GET": row(200, 404, 404, 403, 404)},
+    "interactions:mailbox_delete": {"GET": row(200, 404, 404, 403, 404),
+                                    "POST": row(302, 404, 404, 403, 404)},
+    "interactions:mailbox_sync":   {"GET": row(405, 405, 405, 405, 405),
+                                    "POST": row(302, 404, 404, 403, 404)},
+    "interactions:mail_unfiled":   {"GET": row(200, 200, 200, 403, 200)},
+    # POST without a customer: the admin gets the page back with the error
+    "interactions:mail_file":      {"GET": row(200, 404, 404, 403, 404),
+                                    "POST": row(200, 404, 404, 403, 404)},
+    # writing to the customer follows its scope (as interactions:log); an empty POST is the form with its errors
+    "interactions:mail_compose":   {"GET": row(200, 200, 404, 403, 404),
+                                    "POST": row(200, 200, 404, 403, 404)},
+    # my tasks, the week and my activity are everyone's own; team activity is for those who oversee teams
+    "interactions:my_tasks":    {"GET": row(200, 200, 200, 200, 200)},
+    "interactions:week":        {"GET": row(200, 200, 200, 200, 200)},
+    "interactions:my_activity": {"GET": row(200, 200, 200, 200, 200)},
+    "interactions:activity":    {"GET": row(200, 200, 403, 403, 403)},
+    # notifications are each user's own: the one in _path is another rep's, so nobody else may mark it read
+    "notifications:list":       {"GET": row(200, 200, 200, 200, 200)},
+    "notifications:bell":       {"GET": row(200, 200, 200, 200, 200)},
+    "notifications:menu":       {"GET": row(200, 200, 200, 200, 200)},
+    "notifications:read":       {"GET": row(405, 405, 405, 405, 405),
+                                 "POST": row(404, 404, 404, 404, 404)},
+    "notifications:read_all":   {"GET": row(405, 405, 405, 405, 405),
+                                 "POST": row(302, 302, 302, 302, 302)},
+    "account_settings":         {"GET": row(200, 200, 200, 200, 200)},
 }
 
 
@@ -161,7 +192,15 @@ def world(other_rep, sales_rep):
     customer = CustomerFactory(owner=other_rep, name="杭州组的客户")
     binned = CustomerFactory(owner=other_rep, name="回收站里的客户")
     services.customer_delete(actor=other_rep, customer=binned)
+    mailbox = Mailbox.objects.create(owner=other_rep, name="李芳的邮箱", host="imap.example.com", username="rep2",
+                                     password="secret", address="rep2@example.com")
     return SimpleNamespace(
+        mailbox=mailbox,
+        unfiled_mail=MailMessage.objects.create(mailbox=mailbox, message_id="<unfiled@example.com>",
+                                                thread_key="<unfiled@example.com>", subject="陌生来信",
+                                                sent_at=timezone.now()),
+        notification=Notification.objects.create(user=other_rep, kind="reminder", title="回访提醒",
+                                                 url=f"/customers/{customer.pk}/?tab=timeline"),
         customer=customer, binned=binned, contact=ContactFactory(customer=customer), sales_rep=sales_rep,
         export_job=ExportJobFactory(created_by=other_rep, done=True),
         interaction=_interaction_with_attachment(customer, other_rep),
@@ -189,6 +228,14 @@ def _path(name, world) -> str:
         values["pk"], values["attachment_pk"] = world.interaction.pk, world.interaction.attachments.get().pk
     if name.startswith("interactions:followup_"):
         values["pk"] = world.followup.pk
+    if name.startswith("interactions:mailbox_"):
+        values["pk"] = world.mailbox.pk
+    if name == "interactions:mail_file":
+        values["pk"] = world.unfiled_mail.pk
+    if name == "interactions:mail_compose":
+        values["customer_pk"] = world.customer.pk
+    if name == "notifications:read":
+        values["pk"] = world.notification.pk
     params = APP_URLS[name].pattern.converters
     unknown = set(params) - set(values)
     assert not unknown, f"give {name} a value for {unknown} in _path()"

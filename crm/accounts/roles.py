@@ -33,6 +33,8 @@ ROLE_PERMISSIONS = {
     SALES_MANAGER: _CUSTOMER_WORK + INTERACTION_WORK + [
         "customers.add_tag", "customers.change_tag", "customers.assign_customer",
         "customers.view_sensitive_customer", "customers.export_customer",
+        # The activity lists' export (issue 4); existing installations get it from interactions' migration 0004.
+        "interactions.export_interaction",
     ],
     SALES_REP: _CUSTOMER_WORK + INTERACTION_WORK + ["customers.view_sensitive_customer"],
     MARKETING: ["customers.view_customer", "customers.view_contact", "customers.view_tag",

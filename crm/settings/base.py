@@ -148,9 +148,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.imports.tasks.resume_stalled_imports",
         "schedule": 60.0,
     },
+    "notifications-email-unmailed": {
+        "task": "crm.notifications.tasks.email_unmailed_notifications",
+        "schedule": crontab(minute="*/5"),
+    },
     "interactions-scan-reminders": {
         "task": "interactions.tasks.scan_reminders",
         "schedule": crontab(minute="*"),  # at the start of each minute
+    },
+    "interactions-sync-mailboxes": {
+        "task": "interactions.tasks.sync_mailboxes",
+        "schedule": crontab(minute="*/5"),
     },
 }
 

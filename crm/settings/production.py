@@ -19,3 +19,13 @@ X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env("DJANGO_EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("DJANGO_EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("DJANGO_EMAIL_HOST_PASSWORD", default="")
+# STARTTLS on 587, or implicit TLS on 465 (common with Chinese hosted mail); not both.
+EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("DJANGO_EMAIL_USE_SSL", default=False)
+# A mail sent from the CRM waits for the server within the request: never longer than this.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
+# Mail to customers goes out From the user's own address; False sends it From DEFAULT_FROM_EMAIL with the user
+# as Reply-To, for servers that refuse other senders than their account.
+CRM_EMAIL_FROM_USER = env.bool("CRM_EMAIL_FROM_USER", default=True)

@@ -6,12 +6,15 @@ from .customers import (
     TagFactory,
     pool_settings,
 )
+from .interactions import FollowUpFactory, InteractionFactory
 
 __all__ = [
     "PASSWORD",
     "ContactFactory",
     "CustomFieldDefinitionFactory",
     "CustomerFactory",
+    "FollowUpFactory",
+    "InteractionFactory",
     "TagFactory",
     "TeamFactory",
     "UserFactory",

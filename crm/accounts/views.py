@@ -1,0 +1,20 @@
+"""A user's own settings page."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from .forms import AccountSettingsForm
+
+
+@require_http_methods(["GET", "POST"])
+def account_settings(request):
+    # A POST with the box unticked and the default language sends no field at all: still a submitted form.
+    form = AccountSettingsForm(request.POST if request.method == "POST" else None, instance=request.user)
+    if form.is_valid():
+        user = form.save(commit=False)
+        user.save(update_fields=form.Meta.fields)
+        messages.success(request, _("Your settings are saved."))
+        return redirect("account_settings")
+    return render(request, "accounts/settings.html", {"form": form})
