@@ -152,7 +152,9 @@ def make_file(rows: int, seed: int = 7) -> Path:
     rng = random.Random(seed)
     existing = list(Customer.objects.order_by("?").values_list("name", "company", "mobile")[: rows // 40 + 1])
     levels, statuses = ["A", "B", "C", "重要客户", "普通客户"], ["潜在客户", "新客户", "成交客户", "高价值客户"]
-    sources, industries = ["官网", "转介绍", "展会", "电话营销", "广告投放"], ["制造业", "IT/互联网", "零售/电商", "物流"]
+    sources, industries = (
+        ["官网", "转介绍", "展会", "电话营销", "广告投放"], ["制造业", "IT/互联网", "零售/电商", "物流"]
+    )
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("客户名单")
     sheet.append([f"{rows:,} 行客户名单（基准测试生成）"])

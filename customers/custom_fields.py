@@ -42,7 +42,9 @@ def form_field(definition: CustomFieldDefinition) -> forms.Field:
         case CustomFieldType.CHOICE:
             return forms.ChoiceField(choices=[("", "---------"), *options], **common)
         case CustomFieldType.MULTI_CHOICE:
-            return forms.MultipleChoiceField(choices=options, widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}), **common)
+            return forms.MultipleChoiceField(
+                choices=options, widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}), **common
+            )
         case _:
             return forms.CharField(max_length=500, **common)
 
@@ -135,7 +137,11 @@ def _contains_filter(key, field_type):
 
 def _text_contains_filter(key):
     def apply(queryset, name, value):
-        return queryset.annotate(**{f"_{name}": KT(f"custom__{key}")}).filter(**{f"_{name}__icontains": value}) if value else queryset
+        return (
+            queryset.annotate(**{f"_{name}": KT(f"custom__{key}")}).filter(**{f"_{name}__icontains": value})
+            if value
+            else queryset
+        )
 
     return apply
 

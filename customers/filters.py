@@ -21,7 +21,9 @@ class CustomerFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(
         label=_("search"), method="search",
-        widget=forms.TextInput(attrs={"placeholder": _("Name, company, phone or email"), "type": "search", "data-live-search": ""}),
+        widget=forms.TextInput(
+            attrs={"placeholder": _("Name, company, phone or email"), "type": "search", "data-live-search": ""}
+        ),
     )
     view = django_filters.ChoiceFilter(
         label=_("show"), method="filter_view", empty_label=_("All I can see"),

@@ -72,16 +72,21 @@ class CustomerForm(forms.ModelForm):
 
     def duplicate_message(self):
         """Name the existing customer when the user may see it; otherwise only say who holds it."""
-        visible = set(policy.customers_for(self.user).filter(pk__in=[d.pk for d in self.duplicates]).values_list("pk", flat=True))
+        visible = set(
+            policy.customers_for(self.user).filter(pk__in=[d.pk for d in self.duplicates]).values_list("pk", flat=True)
+        )
         parts = []
         for dup in self.duplicates:
             holder = dup.owner or _("the public pool")
             if dup.pk in visible:
-                parts.append(format_html('<a href="{}">{}</a> ({})', reverse("customers:detail", args=[dup.pk]), dup.name, holder))
+                parts.append(format_html(
+                    '<a href="{}">{}</a> ({})', reverse("customers:detail", args=[dup.pk]), dup.name, holder
+                ))
             else:
                 parts.append(format_html("{}", _("a customer held by %(holder)s") % {"holder": holder}))
         return format_html(
-            "{} {}", _("The phone number or email is already used by:"), format_html(", ".join(["{}"] * len(parts)), *parts)
+            "{} {}", _("The phone number or email is already used by:"),
+            format_html(", ".join(["{}"] * len(parts)), *parts),
         )
 
     def service_kwargs(self) -> dict:

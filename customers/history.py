@@ -9,13 +9,17 @@ from .custom_fields import label_of
 from .models import CustomFieldDefinition, Tag
 
 
+# Masked in the history for roles without customers.view_sensitive_customer, as on the rest of the page.
+SENSITIVE_FIELDS = ("mobile", "phone", "email")
+
+
 def history_timeline(*, customer, user, before, limit):
     """The audit trail's changes as timeline entries (customers' own kind on the customer timeline)."""
     from .timeline import TimelineEntry
 
     entries = [
-        TimelineEntry(when=h.when, kind="history", id=h.event_id, title=h.subject, template="customers/_timeline_history.html",
-                      obj=h)
+        TimelineEntry(when=h.when, kind="history", id=h.event_id, title=h.subject,
+                      template="customers/_timeline_history.html", obj=h)
         for h in customer_history(customer)
     ]
     if before is not None:
@@ -35,11 +39,15 @@ def customer_history(customer) -> list[HistoryEntry]:
         subject=_("Customer"),
         skip_fields=("created_at",),
         json_labels={"custom": custom_labels},
+        sensitive_fields=SENSITIVE_FIELDS,
     )
     contacts = list(
         contact_events.objects.filter(customer_id=customer.pk).select_related("pgh_context").order_by("pgh_id")
     )
-    for entry, event in zip(entries(contact_events, contacts, skip_fields=("customer", "created_at")), contacts, strict=True):
+    for entry, event in zip(
+        entries(contact_events, contacts, skip_fields=("customer", "created_at"), sensitive_fields=SENSITIVE_FIELDS),
+        contacts, strict=True
+    ):
         entry.subject = _("Contact %(name)s") % {"name": event.name}
         result.append(entry)
 

@@ -44,11 +44,15 @@ class Tag(models.Model):
 class CustomFieldDefinition(models.Model):
     """A field an admin adds to every customer; values live in Customer.custom under ``key``."""
 
-    key = models.SlugField(_("key"), max_length=50, unique=True, help_text=_("Letters, digits and _ only; never change it once used."))
+    key = models.SlugField(
+        _("key"), max_length=50, unique=True, help_text=_("Letters, digits and _ only; never change it once used.")
+    )
     label = models.CharField(_("label (Chinese)"), max_length=100)
     label_en = models.CharField(_("label (English)"), max_length=100, blank=True)
     field_type = models.CharField(_("type"), max_length=20, choices=CustomFieldType.choices)
-    choices = models.JSONField(_("choices"), default=list, blank=True, help_text=_("For choice fields: a list of options."))
+    choices = models.JSONField(
+        _("choices"), default=list, blank=True, help_text=_("For choice fields: a list of options.")
+    )
     required = models.BooleanField(_("required"), default=False)
     filterable = models.BooleanField(_("show as list filter"), default=True)
     position = models.PositiveIntegerField(_("position"), default=0)
@@ -66,7 +70,11 @@ class CustomFieldDefinition(models.Model):
         from django.core.exceptions import ValidationError
 
         has_choices = self.field_type in (CustomFieldType.CHOICE, CustomFieldType.MULTI_CHOICE)
-        if has_choices and (not isinstance(self.choices, list) or not self.choices or not all(isinstance(c, str) and c for c in self.choices)):
+        if has_choices and (
+            not isinstance(self.choices, list)
+            or not self.choices
+            or not all(isinstance(c, str) and c for c in self.choices)
+        ):
             raise ValidationError({"choices": _('Give the options as a list of texts, e.g. ["VIP", "Partner"].')})
         if not has_choices and self.choices:
             raise ValidationError({"choices": _("Only choice fields have options.")})
@@ -122,7 +130,9 @@ class Customer(models.Model):
     status = models.CharField(_("lifecycle status"), max_length=20, choices=Status.choices, default=Status.POTENTIAL)
     source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
     industry = models.CharField(_("industry"), max_length=20, choices=Industry.choices, blank=True)
-    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), through="CustomerTag", blank=True, related_name="customers")
+    tags = models.ManyToManyField(
+        Tag, verbose_name=_("tags"), through="CustomerTag", blank=True, related_name="customers"
+    )
     notes = models.TextField(_("notes"), blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     # No owner means the customer is in the public pool (公海).
@@ -223,7 +233,9 @@ class CustomerTag(models.Model):
     exclude=["mobile_digits", "updated_at"], model_name="ContactEvent",
 )
 class Contact(models.Model):
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts")
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts"
+    )
     name = models.CharField(_("name"), max_length=100)
     title = models.CharField(_("job title"), max_length=100, blank=True)
     mobile = PhoneNumberField(_("mobile"), blank=True)

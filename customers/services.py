@@ -31,7 +31,8 @@ CUSTOMER_FIELDS = [
 
 @transaction.atomic
 def customer_create(*, actor, data: dict, tags=(), owner=None) -> Customer:
-    """Create a customer owned by ``owner`` (default: the actor); ``owner=None`` with ``to_pool`` puts it in the pool."""
+    """Create a customer owned by ``owner`` (default: the actor); ``owner=None`` with ``to_pool`` puts it in
+    the pool."""
     customer = Customer(**{k: v for k, v in data.items() if k in CUSTOMER_FIELDS}, created_by=actor)
     owner = owner if owner is not None else actor
     if owner.pk != actor.pk:

@@ -59,7 +59,8 @@ class Cursor:
     def decode(cls, text: str | None) -> "Cursor | None":
         try:
             when, kind, pk = (text or "").split("|")
-            return cls(datetime.fromisoformat(when), kind, int(pk))
+            moment = datetime.fromisoformat(when)
+            return cls(moment, kind, int(pk)) if moment.tzinfo is not None else None  # ours always carry a zone
         except ValueError:
             return None
 

@@ -38,7 +38,9 @@ def _messages_from(error: ValidationError) -> str:
 @require_GET
 @view_required
 def customer_list(request):
-    filterset = CustomerFilter(request.GET or None, queryset=selectors.customer_list(user=request.user), user=request.user)
+    filterset = CustomerFilter(
+        request.GET or None, queryset=selectors.customer_list(user=request.user), user=request.user
+    )
     queryset = filterset.qs if filterset.is_bound else filterset.queryset.order_by("-updated_at", "-pk")
     searching = filterset.is_bound and filterset.form.is_valid() and filterset.form.cleaned_data.get("q")
     page = paginate(request, queryset, count_cap=pagination.SEARCH_COUNT_CAP if searching else None)
@@ -48,7 +50,11 @@ def customer_list(request):
         "bulk_form": BulkActionForm(user=request.user),
         "may_view_sensitive": request.user.has_perm("customers.view_sensitive_customer"),
     }
-    template = "customers/customer_list.html#results" if request.htmx and not request.htmx.boosted else "customers/customer_list.html"
+    template = (
+        "customers/customer_list.html#results"
+        if request.htmx and not request.htmx.boosted
+        else "customers/customer_list.html"
+    )
     return render(request, template, context)
 
 
@@ -131,7 +137,9 @@ def customer_delete(request, pk):
     customer = policy.get_customer_or_404(request.user, pk, policy.DELETE)
     if request.method == "POST":
         services.customer_delete(actor=request.user, customer=customer)
-        messages.success(request, _("%(name)s moved to the recycle bin. An administrator can restore it.") % {"name": customer.name})
+        messages.success(
+            request, _("%(name)s moved to the recycle bin. An administrator can restore it.") % {"name": customer.name}
+        )
         return redirect("customers:list")
     return render(request, "customers/customer_confirm_delete.html", {"customer": customer})
 

@@ -10,10 +10,11 @@ class InteractionsConfig(AppConfig):
         # The customer page learns about interactions here; customers never imports this app.
         from customers import timeline
 
-        from .timeline import followup_entries, interaction_entries, quick_log_panel
+        from .timeline import followup_entries, interaction_entries, open_followups_panel, quick_log_panel
 
         timeline.register_kind("interaction", _("Interactions"), interaction_entries, order=10)
         timeline.register_kind("followup", _("Follow-ups"), followup_entries, order=20)
+        timeline.register_panel("open_followups", "interactions/_open_followups.html", open_followups_panel, order=5)
         timeline.register_panel("quick_log", "interactions/_quick_log.html", quick_log_panel, order=10)
 
         # Mail: a "write an email" box on the customer page, below the quick log.

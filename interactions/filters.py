@@ -73,4 +73,4 @@ def activity_filterset(*, user, data, mine: bool) -> ActivityFilter:
     data = data.copy()
     if mine or not may_see_team_activity(user):
         data["mine"] = "1"
-    return ActivityFilter(data, queryset=activity_list(user=user), user=user)
+    return ActivityFilter(data, queryset=activity_list(user=user, team_only=not mine), user=user)

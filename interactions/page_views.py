@@ -108,6 +108,8 @@ def week(request):
         day = parse_date(request.GET.get("date") or "") or today
     except ValueError:  # well formed but no such day (2026-02-30)
         day = today
+    if not 1900 <= day.year <= 9000:  # a week at the ends of the calendar has no neighbours to link to
+        day = today
     filterset = _task_filter(request, selectors.task_list(user=request.user))
     week = selectors.week_tasks(tasks=filterset.qs, monday=selectors.week_monday(day))
     context = {

@@ -27,7 +27,7 @@ def interactions_for(user, action: str = VIEW) -> QuerySet[Interaction]:
 def followups_for(user, action: str = VIEW) -> QuerySet[FollowUp]:
     if not user.is_authenticated or not user.has_perm(f"interactions.{action}_followup"):
         return FollowUp.objects.none()
-    return FollowUp.objects.filter(_customers(user, action) | Q(assignee=user))
+    return FollowUp.objects.filter(_customers(user, action) | Q(assignee=user, customer__deleted_at__isnull=True))
 
 
 def get_followup_or_404(user, pk, action: str = VIEW) -> FollowUp:

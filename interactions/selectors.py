@@ -13,6 +13,8 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from crm.accounts.roles import is_admin
+from crm.accounts.selectors import managed_team_ids
 from crm.web.context_processors import oversees_teams
 
 from . import permissions as policy
@@ -159,10 +161,12 @@ def may_see_team_activity(user) -> bool:
     return user.is_authenticated and user.has_perm("interactions.view_interaction") and oversees_teams(user)
 
 
-def activity_list(*, user) -> QuerySet[Interaction]:
-    """Interactions on customers ``user`` may see, newest first, with what a list row shows."""
-    return (
-        policy.interactions_for(user)
-        .select_related("customer", "contact", "author")
-        .order_by("-occurred_at", "-pk")
-    )
+def activity_list(*, user, team_only: bool = False) -> QuerySet[Interaction]:
+    """Interactions on customers ``user`` may see, newest first, with what a list row shows. ``team_only``:
+    team activity: what the people of the teams he oversees logged, and anything logged on those teams'
+    customers (not everyone's calls to pool customers or to customers shared with him)."""
+    rows = policy.interactions_for(user)
+    if team_only and not is_admin(user):
+        teams = managed_team_ids(user)
+        rows = rows.filter(Q(author__team_id__in=teams) | Q(customer__team_id__in=teams) | Q(author=user))
+    return rows.select_related("customer", "contact", "author").order_by("-occurred_at", "-pk")

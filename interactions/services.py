@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Greatest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.accounts.selectors import assignable_users
@@ -58,10 +59,14 @@ def interaction_log(*, actor, customer: Customer, data: dict, contact: Contact |
 def followup_create(*, actor, customer: Customer, title: str, due_at: datetime, remind_at: datetime | None = None,
                     assignee=None, priority: str = "normal", notes: str = "",
                     interaction: Interaction | None = None) -> FollowUp:
+    if not actor.has_perm("interactions.add_followup"):
+        raise ValidationError(_("You may not plan follow-ups."))
     customer_policy.get_customer_or_404(actor, customer.pk, customer_policy.VIEW)
     assignee = assignee or actor
     if assignee.pk != actor.pk:
-        _check_assignable(actor, assignee)
+        _check_assignable(actor, assignee, customer)
+    # Nothing forgotten: without a reminder time of its own, a follow-up reminds when it is due.
+    remind_at = remind_at or due_at
     followup = FollowUp(customer=customer, title=title, due_at=due_at, remind_at=remind_at, assignee=assignee,
                         priority=priority, notes=notes, interaction=interaction, created_by=actor)
     followup.full_clean()
@@ -71,15 +76,21 @@ def followup_create(*, actor, customer: Customer, title: str, due_at: datetime, 
     return followup
 
 
-def _check_assignable(actor, assignee) -> None:
+def _check_assignable(actor, assignee, customer) -> None:
+    """The actor may hand work to the assignee, and the assignee can see the customer it is about."""
     if not assignable_users(user=actor).filter(pk=assignee.pk).exists():
         raise ValidationError({"assignee": _("You may not give follow-ups to %(user)s.") % {"user": assignee}})
+    if not customer_policy.can(assignee, customer_policy.VIEW, customer):
+        raise ValidationError({"assignee": _("%(user)s cannot see this customer; share it with him first.")
+                                % {"user": assignee}})
 
 
 def _tell_assignee(followup: FollowUp, actor) -> None:
+    assignee = followup.assignee
+    with translation.override(assignee.language or settings.LANGUAGE_CODE):  # his language, not the actor's
+        title = _("%(user)s gave you a follow-up: %(title)s") % {"user": actor, "title": followup.title}
     notify(
-        user=followup.assignee, kind=NotificationKind.ASSIGNMENT,
-        title=_("%(user)s gave you a follow-up: %(title)s") % {"user": actor, "title": followup.title},
+        user=assignee, kind=NotificationKind.ASSIGNMENT, title=title,
         body=str(followup.customer), url=followup.customer.get_absolute_url() + "?tab=timeline",
         dedupe_key=f"followup-assigned:{followup.pk}:{followup.assignee_id}:{timezone.now().timestamp():.0f}",
     )
@@ -134,7 +145,7 @@ def followup_reassign(*, actor, followup: FollowUp, assignee) -> FollowUp:
     followup = _locked(actor, followup.pk)
     if assignee.pk == followup.assignee_id:
         return followup
-    _check_assignable(actor, assignee)
+    _check_assignable(actor, assignee, followup.customer)
     followup.assignee = assignee
     followup.escalated_at = None
     followup.save(update_fields=["assignee", "escalated_at", "updated_at"])

@@ -2,7 +2,9 @@
 follow-ups) and the quick-log panel above the timeline. Registered in InteractionsConfig.ready()."""
 
 from django.db.models import Case, F, When
+from django.utils import timezone
 
+from crm.accounts.selectors import assignable_users
 from customers.timeline import TimelineEntry
 
 from .forms import QuickLogForm
@@ -10,6 +12,8 @@ from .models import FollowUp, FollowUpStatus, Interaction
 
 
 def interaction_entries(*, customer, user, before, limit):
+    if not user.has_perm("interactions.view_interaction"):
+        return []
     rows = (
         Interaction.objects.filter(customer=customer)
         .select_related("author", "contact", "mail").prefetch_related("attachments")
@@ -25,12 +29,13 @@ def interaction_entries(*, customer, user, before, limit):
 
 
 def followup_entries(*, customer, user, before, limit):
-    """A follow-up stands on the timeline at its due time while open (so the next steps lead it), and when
-    it was done or dropped afterwards."""
+    """Follow-ups that were done or dropped, at the time they were; open ones stand above the timeline, in
+    the open follow-ups panel, however overdue."""
+    if not user.has_perm("interactions.view_followup"):
+        return []
     rows = (
-        FollowUp.objects.filter(customer=customer).select_related("assignee")
-        .alias(at=Case(When(status=FollowUpStatus.DONE, then=F("completed_at")),
-                       When(status=FollowUpStatus.CANCELLED, then=F("updated_at")), default=F("due_at")))
+        FollowUp.objects.filter(customer=customer).exclude(status=FollowUpStatus.OPEN).select_related("assignee")
+        .alias(at=Case(When(status=FollowUpStatus.DONE, then=F("completed_at")), default=F("updated_at")))
         .annotate(timeline_at=F("at"))
         .order_by("-at", "-id")
     )
@@ -41,6 +46,19 @@ def followup_entries(*, customer, user, before, limit):
                       template="interactions/_timeline_followup.html", obj=f)
         for f in rows[:limit]
     ]
+
+
+def open_followups_panel(request, customer):
+    """The customer's open follow-ups, overdue first, with the same actions as the tasks page."""
+    if not request.user.has_perm("interactions.view_followup"):
+        return None
+    followups = list(FollowUp.objects.filter(customer=customer, status=FollowUpStatus.OPEN)
+                     .select_related("assignee", "customer").order_by("due_at", "pk"))
+    if not followups:
+        return None
+    may_change = request.user.has_perm("interactions.change_followup")
+    return {"followups": followups, "now": timezone.now(), "may_change": may_change,
+            "assignees": list(assignable_users(user=request.user).order_by("username")) if may_change else []}
 
 
 def quick_log_panel(request, customer):

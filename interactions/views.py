@@ -6,12 +6,12 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from customers import permissions as customer_policy
 
@@ -69,8 +69,9 @@ def _followup_action(request, pk, act):
     else:
         messages.success(request, message)
     target = _safe_next(request, _timeline_url(followup.customer))
-    if request.htmx and "?tab=" in target and "/customers/" in target:
-        return _back_to(request, target)
+    if "/customers/" in target:
+        # From the customer page (also from a page of older entries, whose address is a fragment's): its tabs.
+        return _back_to(request, _timeline_url(followup.customer))
     return redirect(target)
 
 
@@ -121,10 +122,10 @@ def followup_reassign(request, pk):
     return _followup_action(request, pk, act)
 
 
+@require_GET
+@permission_required("interactions.view_interaction", raise_exception=True)
 def interaction_attachment(request, pk, attachment_pk):
     """An attachment, to those who may see its interaction."""
-    from django.http import FileResponse, Http404
-
     interaction = policy.get_interaction_or_404(request.user, pk)
     attachment = interaction.attachments.filter(pk=attachment_pk).first()
     if attachment is None:

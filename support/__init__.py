@@ -1,1 +1,2 @@
-"""support: tickets and SLAs (a later issue). The app is installed now so that the schema and layout are fixed from the start."""
+"""support: tickets and SLAs (a later issue).
+The app is installed now so that the schema and layout are fixed from the start."""

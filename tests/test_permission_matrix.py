@@ -17,8 +17,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from crm.imports.models import ImportJob
-from customers import services
 from crm.notifications.models import Notification
+from customers import services
 from interactions.models import Attachment, FollowUp, Interaction, Mailbox, MailMessage
 from tests.factories import ContactFactory, CustomerFactory
 from tests.factories.exports import ExportJobFactory

@@ -22,6 +22,7 @@ class Change:
     label: str
     old: str
     new: str
+    sensitive: bool = False  # masked for roles that may not see it (a mobile, an email)
 
 
 @dataclass
@@ -78,7 +79,7 @@ def _actor_names(events) -> dict:
     return {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=ids)}
 
 
-def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dict) -> list[Change]:
+def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dict, sensitive=()) -> list[Change]:
     """Field-by-field differences; a JSON field named in ``json_labels`` is compared key by key."""
     changes = []
     for f in fields:
@@ -89,9 +90,14 @@ def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dic
             before, after = before or {}, after or {}
             for key in sorted(set(before) | set(after), key=str):
                 if before.get(key) != after.get(key):
-                    changes.append(Change(json_labels[f.name].get(key, key), _plain(before.get(key)), _plain(after.get(key))))
+                    changes.append(
+                        Change(json_labels[f.name].get(key, key), _plain(before.get(key)), _plain(after.get(key)))
+                    )
             continue
-        changes.append(Change(str(f.verbose_name), _display(f, before, related_names), _display(f, after, related_names)))
+        changes.append(
+            Change(str(f.verbose_name), _display(f, before, related_names), _display(f, after, related_names),
+                   sensitive=f.name in sensitive)
+        )
     return changes
 
 
@@ -101,7 +107,8 @@ def _plain(value) -> str:
     return "、".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def entries(event_model, events, *, subject: str = "", skip_fields=(), json_labels=None) -> list[HistoryEntry]:
+def entries(event_model, events, *, subject: str = "", skip_fields=(), json_labels=None,
+            sensitive_fields=()) -> list[HistoryEntry]:
     """Entries for events of one model (oldest first), each update diffed against the previous event of
     the same object; inserts list the values set."""
     tracked = event_model.pgh_tracked_model
@@ -123,7 +130,8 @@ def entries(event_model, events, *, subject: str = "", skip_fields=(), json_labe
         elif label == "delete":
             changes = []
         else:
-            changes = _changes(fields, previous.get(event.pgh_obj_id, {}), values, related_names, json_labels or {})
+            changes = _changes(fields, previous.get(event.pgh_obj_id, {}), values, related_names, json_labels or {},
+                               sensitive_fields)
         previous[event.pgh_obj_id] = values
         reason = metadata.get("reason")
         result.append(

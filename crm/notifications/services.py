@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone, translation
 
 from .models import Notification
@@ -78,10 +79,11 @@ def notifications_email(ids: list[int]) -> int:
     for notification_id in ids:
         try:
             sent += _email_one(notification_id)
-        except (smtplib.SMTPRecipientsRefused, ValueError):
-            # One address the server refuses (or a header Django refuses) must not cost the notifications after
-            # it in this task their mail: this one stays unmailed (emailed_at empty) and is logged.
+        except (smtplib.SMTPException, OSError, ValueError):
+            # One mail the server refuses (or a header Django refuses) must not cost the notifications after it
+            # their mail: this one stays unmailed, counts an attempt (the sweep gives up after a few) and is logged.
             logger.exception("notification %s was not mailed", notification_id)
+            Notification.objects.filter(pk=notification_id).update(email_attempts=F("email_attempts") + 1)
     return sent
 
 
@@ -114,13 +116,17 @@ def _absolute(url: str) -> str:
     return f"{settings.CRM_BASE_URL.rstrip('/')}{url}" if url else ""
 
 
+MAX_EMAIL_ATTEMPTS = 3
+
+
 def notifications_unmailed(*, now=None) -> list[int]:
     """Notifications that should have been mailed and were not: the worker died between writing them and
     queueing their mail, or the mail server was down. Re-tried for a day, then given up."""
     now = now or timezone.now()
     return list(
         Notification.objects.filter(
-            emailed_at__isnull=True, user__notify_by_email=True, user__is_active=True,
+            emailed_at__isnull=True, email_attempts__lt=MAX_EMAIL_ATTEMPTS, user__notify_by_email=True,
+            user__is_active=True,
             created_at__lt=now - timedelta(minutes=2), created_at__gte=now - timedelta(days=1),
         ).exclude(user__email="").order_by("pk").values_list("pk", flat=True)[:5000]
     )

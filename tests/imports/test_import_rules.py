@@ -93,7 +93,8 @@ def test_an_importer_cannot_update_customers_outside_his_scope(sales_manager, so
     theirs = CustomerFactory(owner=south_rep, name="华南的客户", mobile="+8613812345678", notes="原样")
     manager = type(sales_manager).objects.get(pk=sales_manager.pk)  # fresh permission cache
     # when his file would overwrite it
-    job = run_to_preview(manager, sheet(["华南的客户", "甲", "13812345678", "", "", "改掉"]), duplicate_mode="overwrite")
+    job = run_to_preview(manager, sheet(["华南的客户", "甲", "13812345678", "", "", "改掉"]),
+                         duplicate_mode="overwrite")
     # then the row is skipped and the customer left alone
     assert (job.counts["update"], job.counts["skip"]) == (0, 1)
     commit(manager, job)
@@ -125,7 +126,9 @@ def test_owner_from_a_column_by_user_name_or_full_name(importer, sales_rep, othe
                           ["丙", "13800000003", "不存在的人"]])
     job = run_to_preview(importer, content, owner_mode="column")
     rows = rows_of(job)
-    assert rows[4].errors == [{"column": "负责人", "message": "There is no user 不存在的人 you may assign customers to."}]
+    assert rows[4].errors == [
+        {"column": "负责人", "message": "There is no user 不存在的人 you may assign customers to."}
+    ]
     commit(importer, run_to_preview(importer, content, owner_mode="column", skip_invalid=True))
     owners = dict(Customer.objects.values_list("name", "owner__username"))
     assert owners == {"甲": "rep", "乙": "rep2"}

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from customers import services as customer_services
 from customers.models import Customer
 from customers.timeline import Cursor, timeline
 from interactions import services
@@ -59,11 +60,14 @@ def test_the_next_step_becomes_a_follow_up_in_the_same_step(client_as, sales_rep
     due = (timezone.localtime() + timedelta(days=2)).replace(second=0, microsecond=0)
     client_as(sales_rep).post(_log_url(customer), {
         "channel": "visit", "direction": "out", "subject": "上门拜访", "next_step": "发送报价单",
-        "next_due": due.strftime("%Y-%m-%dT%H:%M"), "next_remind": (due - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "next_due": due.strftime("%Y-%m-%dT%H:%M"),
+        "next_remind": (due - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "next_assignee": sales_rep.pk, "next_priority": "high",
     })
     followup = FollowUp.objects.get()
-    assert (followup.title, followup.due_at, followup.assignee, followup.priority) == ("发送报价单", due, sales_rep, "high")
+    assert (followup.title, followup.due_at, followup.assignee, followup.priority) == (
+        "发送报价单", due, sales_rep, "high"
+    )
     assert followup.remind_at == due - timedelta(hours=1)
     assert followup.interaction == Interaction.objects.get()
 
@@ -126,11 +130,15 @@ def test_the_timeline_mixes_interactions_follow_ups_and_changes_newest_first(sal
     now = timezone.now()
     services.interaction_log(actor=sales_rep, customer=customer,
                              data={"channel": "call", "subject": "昨天的电话", "occurred_at": now - timedelta(days=1)})
+    done = services.followup_create(actor=sales_rep, customer=customer, title="上周的回访", due_at=now)
+    services.followup_complete(actor=sales_rep, followup=done)
     services.followup_create(actor=sales_rep, customer=customer, title="明天回访", due_at=now + timedelta(days=1))
     Customer.objects.filter(pk=customer.pk).update(notes="改过")  # a change in the audit trail
     entries, more = _entries(customer, sales_rep)
     kinds = [e.kind for e in entries]
-    assert kinds[0] == "followup" and "interaction" in kinds and "history" in kinds
+    assert "interaction" in kinds and "history" in kinds
+    # the done follow-up is on the timeline; the open one stands above it, in its own panel
+    assert [e.title for e in entries if e.kind == "followup"] == ["上周的回访"]
     assert [e.when for e in entries] == sorted((e.when for e in entries), reverse=True)
     assert more is None
 
@@ -176,6 +184,17 @@ def test_the_older_entries_link_loads_the_next_page_as_a_fragment(client_as, sal
     assert "<html" not in fragment and "通话014" in fragment and "通话015" not in fragment
 
 
+def test_open_follow_ups_stand_above_the_timeline_overdue_first(client_as, sales_rep):
+    customer = CustomerFactory(owner=sales_rep)
+    now = timezone.now()
+    services.followup_create(actor=sales_rep, customer=customer, title="下周拜访", due_at=now + timedelta(days=7))
+    services.followup_create(actor=sales_rep, customer=customer, title="昨天就该打的电话",
+                             due_at=now - timedelta(days=1))
+    page = _timeline(client_as(sales_rep), customer).content.decode()
+    panel = page[page.index('id="open-followups"'):page.index('id="quick-log"')]
+    assert panel.index("昨天就该打的电话") < panel.index("下周拜访")
+
+
 def test_the_timeline_tab_is_404_outside_the_customers_scope(client_as, sales_rep, south_rep):
     theirs = CustomerFactory(owner=south_rep)
     assert _timeline(client_as(sales_rep), theirs).status_code == 404
@@ -187,8 +206,8 @@ def test_the_timeline_tab_is_404_outside_the_customers_scope(client_as, sales_re
 def test_snooze_moves_the_reminder_and_a_past_time_is_refused(sales_rep):
     customer = CustomerFactory(owner=sales_rep)
     now = timezone.now()
-    followup = services.followup_create(actor=sales_rep, customer=customer, title="回访", due_at=now + timedelta(hours=1),
-                                        remind_at=now - timedelta(minutes=5))
+    followup = services.followup_create(actor=sales_rep, customer=customer, title="回访",
+                                        due_at=now + timedelta(hours=1), remind_at=now - timedelta(minutes=5))
     FollowUp.objects.filter(pk=followup.pk).update(reminded_at=now)
     later = now + timedelta(hours=3)
     followup = services.followup_snooze(actor=sales_rep, followup=followup, until=later)
@@ -203,6 +222,8 @@ def test_a_rep_cannot_hand_a_follow_up_to_another_rep_but_a_manager_can(sales_re
                                         due_at=timezone.now() + timedelta(days=1))
     with pytest.raises(ValidationError):
         services.followup_reassign(actor=sales_rep, followup=followup, assignee=other_rep)
+    # (the new assignee must be able to see the customer: it is shared with him)
+    customer_services.customer_share(actor=sales_rep, customer=customer, level="view_customer", user=other_rep)
     followup = services.followup_reassign(actor=sales_manager, followup=followup, assignee=other_rep)
     assert followup.assignee == other_rep
     # the new assignee is told

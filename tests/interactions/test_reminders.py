@@ -160,9 +160,17 @@ def test_snooze_before_the_reminder_fired_moves_it(sales_rep):
     assert len(reminders_of(sales_rep)) == 1
 
 
+def share_with(customer, user):
+    from customers import services as customer_services
+    from customers.permissions import SHARE_VIEW
+
+    customer_services.customer_share(actor=customer.owner, customer=customer, level=SHARE_VIEW, user=user)
+
+
 def test_a_reassigned_followup_reminds_its_new_assignee(sales_manager, sales_rep, other_rep):
     now = timezone.now()
     followup = FollowUpFactory(assignee=sales_rep, remind_at=now + 10 * MINUTE)
+    share_with(followup.customer, other_rep)  # a follow-up only goes to someone who can see its customer
     # when the manager gives it to another rep before the reminder
     services.followup_reassign(actor=sales_manager, followup=followup, assignee=other_rep)
     reminders.reminders_send_due(now=now + 10 * MINUTE)
@@ -382,7 +390,8 @@ def test_an_escalated_followup_given_to_someone_else_escalates_to_his_manager(
     followup = FollowUpFactory(assignee=sales_rep, due_at=now - escalate_after_4_hours, remind_at=None)
     reminders.followups_escalate_overdue(now=now)
     assert len(escalations_of(sales_manager)) == 1
-    # when the admin hands it to a rep of 华南销售部, and it stays open
+    # when the admin hands it to a rep of 华南销售部 (who can see the customer), and it stays open
+    share_with(followup.customer, south_rep)
     services.followup_reassign(actor=admin_user, followup=followup, assignee=south_rep)
     reminders.followups_escalate_overdue(now=now + MINUTE)
     reminders.followups_escalate_overdue(now=now + 2 * MINUTE)

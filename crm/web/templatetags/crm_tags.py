@@ -1,3 +1,5 @@
+import re
+
 import phonenumbers
 from django import template
 
@@ -28,6 +30,17 @@ def masked(value, allowed: bool):
     return f"{text[:3]}****{text[-4:]}" if len(text) > 8 else "****"
 
 
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+@register.filter
+def masked_addresses(text, allowed: bool):
+    """Every email address in a text (a mail's From or To line) masked, for roles that may not see them."""
+    if allowed or not text:
+        return text
+    return _ADDRESS.sub(lambda match: masked(match.group(0), False), str(text))
+
+
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
@@ -42,7 +55,11 @@ def phone(value):
     try:
         if not isinstance(number, phonenumbers.PhoneNumber):
             number = phonenumbers.parse(str(value), "CN")
-        fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        fmt = (
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if number.country_code == 86
+            else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
         return phonenumbers.format_number(number, fmt)
     except phonenumbers.NumberParseException:
         return str(value)
