@@ -8,7 +8,6 @@ from crm.audit.history import HistoryEntry, entries
 from .custom_fields import label_of
 from .models import CustomFieldDefinition, Tag
 
-
 # Masked in the history for roles without customers.view_sensitive_customer, as on the rest of the page.
 SENSITIVE_FIELDS = ("mobile", "phone", "email")
 
