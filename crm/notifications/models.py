@@ -22,7 +22,8 @@ class Notification(models.Model):
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
-    email_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)  # failed sends; the sweep stops after a few
+    # Failed sends: the sweep for unmailed notifications stops after a few.
+    email_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
     # One notification per event: a reminder scan that runs twice (a worker killed after writing, the task
     # delivered again) cannot notify twice, because the second insert finds this key taken.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
