@@ -28,6 +28,7 @@ urlpatterns = [
     path("imports/", include("crm.imports.urls")),
     path("exports/", include("crm.exports.urls")),
     path("interactions/", include("interactions.urls")),
+    path("sales/", include("sales.urls")),
     path("notifications/", include("crm.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

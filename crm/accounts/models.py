@@ -62,6 +62,8 @@ class User(AbstractUser):
         _("also send my notifications by email"), default=True,
         help_text=_("Reminders and other notifications always appear under the bell; this also mails them."),
     )
+    # Away (leave, a trip): the lead assignment rules pass the user over.
+    is_away = models.BooleanField(_("away: give me no new leads"), default=False)
     # The language of mails sent to the user; the pages follow the language switch.
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
 

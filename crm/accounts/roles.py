@@ -25,22 +25,32 @@ INTERACTION_WORK = [
     "interactions.view_mailmessage",
 ]
 INTERACTION_READING = ["interactions.view_interaction", "interactions.view_followup"]
+# Sales (issue 5). Existing installations get these from sales' data migration 0002.
+SALES_WORK = [
+    f"sales.{action}_{model}"
+    for model in ("lead", "opportunity", "opportunityline", "quote", "quoteline", "contract", "order", "orderline",
+                  "paymentplan", "payment")
+    for action in ("view", "add", "change")
+] + ["sales.view_product", "sales.view_pricelist", "sales.view_pipeline", "sales.view_stage", "sales.claim_lead"]
+SALES_MANAGEMENT = ["sales.assign_lead", "sales.import_lead", "sales.delete_lead", "sales.delete_opportunity"]
 
 # Module permissions per role. Record scope (which customers) is decided by customers.permissions;
 # these only decide which modules and actions a role has at all.
 ROLE_PERMISSIONS = {
     ADMIN: None,  # every permission
-    SALES_MANAGER: _CUSTOMER_WORK + INTERACTION_WORK + [
+    SALES_MANAGER: _CUSTOMER_WORK + INTERACTION_WORK + SALES_WORK + SALES_MANAGEMENT + [
         "customers.add_tag", "customers.change_tag", "customers.assign_customer",
         "customers.view_sensitive_customer", "customers.export_customer",
         # The activity lists' export (issue 4); existing installations get it from interactions' migration 0004.
         "interactions.export_interaction",
     ],
-    SALES_REP: _CUSTOMER_WORK + INTERACTION_WORK + ["customers.view_sensitive_customer"],
+    SALES_REP: _CUSTOMER_WORK + INTERACTION_WORK + SALES_WORK + ["customers.view_sensitive_customer"],
     MARKETING: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
-                "customers.export_customer", *INTERACTION_READING],
+                "customers.export_customer", *INTERACTION_READING,
+                "sales.view_lead", "sales.add_lead", "sales.import_lead", "sales.view_product"],
     SUPPORT_AGENT: ["customers.view_customer", "customers.view_contact", "customers.view_tag",
-                    "customers.view_sensitive_customer", *INTERACTION_WORK],
+                    "customers.view_sensitive_customer", *INTERACTION_WORK,
+                    "sales.view_order", "sales.view_orderline", "sales.view_contract", "sales.view_product"],
 }
 
 

@@ -1,0 +1,3 @@
+"""Products, price lists, quotes, contracts, orders and payments. Included by sales/urls.py (namespace "sales")."""
+
+urlpatterns = []

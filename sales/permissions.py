@@ -1,0 +1,84 @@
+"""Who may see and change sales records: one policy per model, as in customers.permissions.
+
+- Leads carry their own owner: an admin sees all; a manager the leads of his teams' subtree; everyone his own,
+  and those who may claim leads see the lead pool (leads without owner).
+- Opportunities, quotes, contracts and orders carry an owner too, and belong to a customer: visible to whoever
+  sees the owner's work (himself, his managers, admins) and to whoever may see the customer (the customer's
+  page shows its opportunities and purchase history). Changing needs the owner's scope, or the customer's.
+- Payment plans and payments follow their contract or order.
+Outside the scope the answer is 404.
+"""
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from crm.accounts.roles import is_admin
+from crm.accounts.selectors import managed_team_ids
+from customers import permissions as customer_policy
+
+from .models import Contract, Lead, Opportunity, Order, Payment, PaymentPlan, Quote
+
+VIEW, CHANGE = customer_policy.VIEW, customer_policy.CHANGE
+
+
+def _owned(user) -> Q:
+    teams = managed_team_ids(user)
+    return Q(owner=user) | (Q(team_id__in=teams) if teams else Q(pk__in=[]))
+
+
+def leads_for(user, action: str = VIEW) -> QuerySet[Lead]:
+    if not user.is_authenticated or not user.has_perm(f"sales.{action}_lead"):
+        return Lead.objects.none()
+    if is_admin(user):
+        return Lead.objects.all()
+    condition = _owned(user)
+    if action == VIEW and user.has_perm("sales.claim_lead"):
+        condition |= Q(owner__isnull=True)
+    return Lead.objects.filter(condition)
+
+
+def _customer_records(model, user, action: str, *, owner_team_field: str = "owner__team_id") -> QuerySet:
+    if not user.is_authenticated or not user.has_perm(f"sales.{action}_{model._meta.model_name}"):
+        return model.objects.none()
+    if is_admin(user):
+        return model.objects.all()
+    teams = managed_team_ids(user)
+    own = Q(owner=user) | (Q(**{f"{owner_team_field}__in": teams}) if teams else Q(pk__in=[]))
+    customers = customer_policy.customers_for(user, action).values("pk")
+    return model.objects.filter(own | Q(customer__in=customers))
+
+
+def opportunities_for(user, action: str = VIEW) -> QuerySet[Opportunity]:
+    return _customer_records(Opportunity, user, action, owner_team_field="team_id")
+
+
+def quotes_for(user, action: str = VIEW) -> QuerySet[Quote]:
+    return _customer_records(Quote, user, action)
+
+
+def contracts_for(user, action: str = VIEW) -> QuerySet[Contract]:
+    return _customer_records(Contract, user, action)
+
+
+def orders_for(user, action: str = VIEW) -> QuerySet[Order]:
+    return _customer_records(Order, user, action)
+
+
+def payment_plans_for(user, action: str = VIEW) -> QuerySet[PaymentPlan]:
+    return PaymentPlan.objects.filter(
+        Q(contract__in=contracts_for(user, action).values("pk")) | Q(order__in=orders_for(user, action).values("pk"))
+    )
+
+
+def payments_for(user, action: str = VIEW) -> QuerySet[Payment]:
+    return Payment.objects.filter(
+        Q(contract__in=contracts_for(user, action).values("pk")) | Q(order__in=orders_for(user, action).values("pk"))
+    )
+
+
+def get_or_404(queryset: QuerySet, pk):
+    """The record of ``queryset`` (a ``*_for`` result) with this key, or 404."""
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None

@@ -1,0 +1,6 @@
+"""What the pipeline part of sales contributes to other modules (customer page panels, timeline kinds, exporters,
+import resources, demo data). Called from SalesConfig.ready()."""
+
+
+def register() -> None:
+    pass
