@@ -14,7 +14,10 @@ MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
 
 
 class MailboxForm(forms.ModelForm):
-    """The stored password is never sent to the browser: left empty on edit, it stays as it is."""
+    """The stored password is never sent to the browser: left empty on edit, it stays as it is, unless the mailbox
+    now points at another server or account, which must not receive the old one unasked."""
+
+    SERVER_FIELDS = ("host", "port", "use_ssl", "username")
 
     password = forms.CharField(label=_("password"), max_length=200, required=False, strip=False,
                                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
@@ -42,6 +45,8 @@ class MailboxForm(forms.ModelForm):
     def clean_password(self):
         password = self.cleaned_data.get("password")
         if not password and self.instance.pk:
+            if any(name in self.changed_data for name in self.SERVER_FIELDS):
+                raise forms.ValidationError(_("You changed the server or the user name: enter the password again."))
             # ModelForm would write the empty value over the stored password.
             return Mailbox.objects.filter(pk=self.instance.pk).values_list("password", flat=True).first() or ""
         return password
@@ -104,6 +109,12 @@ class ComposeForm(forms.Form):
     @property
     def has_recipients(self) -> bool:
         return bool(self.fields["to"].choices)
+
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"]
+        if "\n" in subject or "\r" in subject:  # a mail header is one line (Django would raise BadHeaderError)
+            raise forms.ValidationError(_("The subject must be one line."))
+        return subject
 
     def clean_files(self):
         files = self.cleaned_data.get("files") or []

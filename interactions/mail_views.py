@@ -1,8 +1,9 @@
 """Mail pages: one's mailboxes, the mail no customer matched (to file by hand), writing to a customer.
 
 Thin: each view checks the module permission (403), takes its records from the scope functions of
-interactions.mail or customers.permissions (404 outside them), calls one service and answers with a page, a
-partial (htmx) or a redirect. Mailboxes and their mail belong to their owner; administrators see all.
+interactions.permissions or customers.permissions (404 outside them), calls one service and answers with a page, a
+partial (htmx) or a redirect. Mailboxes and their mail belong to their owner; administrators see all. Nothing here
+talks to a mail server: reading and sending run in workers.
 """
 
 from django.contrib import messages
@@ -19,6 +20,7 @@ from customers import permissions as customer_policy
 from customers.search import search_condition
 
 from . import mail, sending
+from . import permissions as policy
 from .mail_forms import ComposeForm, FileMailForm, MailboxForm, UnfiledMailFilter
 
 # The mail module: its own mailboxes and their mail. Filing or sending also logs an interaction.
@@ -34,7 +36,7 @@ def _template(request, name: str, partial: str) -> str:
 @require_GET
 @mail_required
 def mailbox_list(request):
-    mailboxes = mail.mailboxes_for(request.user).select_related("owner").order_by("owner__username", "name")
+    mailboxes = policy.mailboxes_for(request.user).select_related("owner").order_by("owner__username", "name")
     return render(request, "interactions/mail_mailbox_list.html",
                   {"mailboxes": mailboxes, "show_owner": is_admin(request.user)})
 
@@ -65,18 +67,18 @@ def mailbox_create(request):
 @require_http_methods(["GET", "POST"])
 @mail_required
 def mailbox_update(request, pk):
-    return _mailbox_form(request, mail.get_mailbox_or_404(request.user, pk))
+    return _mailbox_form(request, policy.get_mailbox_or_404(request.user, pk))
 
 
 @require_http_methods(["GET", "POST"])
 @mail_required
 def mailbox_delete(request, pk):
-    mailbox = mail.get_mailbox_or_404(request.user, pk)
+    mailbox = policy.get_mailbox_or_404(request.user, pk)
     if request.method == "POST":
         mail.mailbox_delete(actor=request.user, mailbox=mailbox)
         messages.success(request, _("Mailbox %(name)s deleted.") % {"name": mailbox.name})
         return redirect("interactions:mailbox_list")
-    unfiled = mail.unfiled_for(request.user).filter(mailbox=mailbox)[:1001].count()
+    unfiled = policy.unfiled_for(request.user).filter(mailbox=mailbox)[:1001].count()
     return render(request, "interactions/mail_mailbox_confirm_delete.html", {"mailbox": mailbox, "unfiled": unfiled})
 
 
@@ -84,7 +86,7 @@ def mailbox_delete(request, pk):
 @mail_required
 def mailbox_sync(request, pk):
     """"Read now": queue a read. From htmx the mailbox's row comes back saying so."""
-    mailbox = mail.get_mailbox_or_404(request.user, pk)
+    mailbox = policy.get_mailbox_or_404(request.user, pk)
     mail.mailbox_sync_queue(actor=request.user, mailbox=mailbox)
     if request.htmx:
         return render(request, "interactions/mail_mailbox_list.html#row",
@@ -96,9 +98,9 @@ def mailbox_sync(request, pk):
 @require_GET
 @mail_required
 def mail_unfiled(request):
-    mailboxes = mail.mailboxes_for(request.user)
+    mailboxes = policy.mailboxes_for(request.user)
     filterset = UnfiledMailFilter(request.GET or None, mailboxes=mailboxes,
-                                  queryset=mail.unfiled_for(request.user).select_related("mailbox__owner"))
+                                  queryset=policy.unfiled_for(request.user).select_related("mailbox__owner"))
     rows = filterset.qs if filterset.is_bound else filterset.queryset
     page = paginate(request, rows.order_by("-sent_at", "-pk"))
     return render(request, _template(request, "interactions/mail_unfiled_list.html", "results"),
@@ -110,7 +112,7 @@ def mail_unfiled(request):
 @log_required
 def mail_file(request, pk):
     """File one unfiled message on a customer found by searching those the user may see."""
-    message = mail.get_mail_or_404(request.user, pk)
+    message = policy.get_mail_or_404(request.user, pk)
     customers = customer_policy.customers_for(request.user)
     form = FileMailForm(request.POST or None, customers=customers)
     if request.method == "POST" and form.is_valid():
@@ -146,7 +148,8 @@ def mail_compose(request, customer_pk):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, _("Sent to %(to)s.") % {"to": dict(form.fields["to"].choices)[data["to"]]})
+            messages.success(request, _("Sending to %(to)s: the timeline shows when it has gone out.")
+                             % {"to": dict(form.fields["to"].choices)[data["to"]]})
             return redirect(reverse("customers:detail", args=[customer.pk]) + "?tab=timeline")
     return render(request, "interactions/mail_compose.html", {"form": form, "customer": customer})
 

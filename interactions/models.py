@@ -35,6 +35,10 @@ class Direction(models.TextChoices):
 CONTACT_CHANNELS = [c for c in Channel.values if c != Channel.NOTE]
 
 
+# The password stays out of the audit trail; so does reading progress, which changes every few minutes.
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 exclude=["password", "uid_validity", "last_uid", "last_checked_at", "last_error"],
+                 model_name="MailboxEvent")
 class Mailbox(models.Model):
     """An IMAP mailbox whose mail is filed on customers' timelines (one or several per user)."""
 
@@ -64,8 +68,30 @@ class Mailbox(models.Model):
         return self.name
 
 
+class SendError(models.TextChoices):
+    """Why an email written in the CRM was not sent, shown on the timeline in the reader's language."""
+
+    UNREACHABLE = "unreachable", _("the mail server could not be reached")
+    TIMED_OUT = "timeout", _("the mail server did not answer in time")
+    LOGIN_REFUSED = "login", _("the mail server refused the CRM's login")
+    REFUSED = "refused", _("the mail server refused the message")
+    RECIPIENT_REFUSED = "recipient", _("the mail server refused the recipient's address")
+    INVALID = "invalid", _("the message could not be put together")
+
+
+class SendStatus(models.TextChoices):
+    """Where an email written in the CRM is: waiting for a worker, taken by the mail server, or given up."""
+
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Could not be sent")
+
+
+# The text is left out of the audit trail: it never changes, and copying every message would double the mail kept.
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["body"],
+                 model_name="MailMessageEvent")
 class MailMessage(models.Model):
-    """One email, read once per Message-ID whatever mailbox or how often it is seen."""
+    """One email, read once per Message-ID whatever mailbox or how often it is seen, or written in the CRM."""
 
     message_id = models.CharField(max_length=500, unique=True)
     thread_key = models.CharField(max_length=500, db_index=True)  # the first Message-ID of its thread
@@ -79,6 +105,12 @@ class MailMessage(models.Model):
     body = models.TextField(_("text"), blank=True)
     filed = models.BooleanField(default=False)  # on at least one customer's timeline
     created_at = models.DateTimeField(auto_now_add=True)
+    # Mail written in the CRM and sent by a worker (interactions.sending): {"from": ..., "to": [...], "reply_to":
+    # [...]} as it is handed to the mail server. None for mail read from a mailbox.
+    envelope = models.JSONField(null=True, blank=True)
+    # When the mail server took it (set once, under a row lock); ``sent_at`` above is the message's own date.
+    smtp_sent_at = models.DateTimeField(_("handed to the mail server"), null=True, blank=True)
+    send_error = models.CharField(_("not sent because"), max_length=20, choices=SendError.choices, blank=True)
 
     class Meta:
         verbose_name = _("email")
@@ -88,6 +120,15 @@ class MailMessage(models.Model):
 
     def __str__(self):
         return self.subject or self.message_id
+
+    @property
+    def send_status(self) -> str:
+        """A SendStatus for mail written in the CRM; "" for mail read from a mailbox."""
+        if self.envelope is None:
+            return ""
+        if self.smtp_sent_at is not None:
+            return SendStatus.SENT
+        return SendStatus.FAILED if self.send_error else SendStatus.QUEUED
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
@@ -131,6 +172,8 @@ class Interaction(models.Model):
         return reverse("customers:detail", args=[self.customer_id]) + f"?tab=timeline#interaction-{self.pk}"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="AttachmentEvent")
 class Attachment(models.Model):
     interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="attachments/%Y/%m/")

@@ -4,9 +4,10 @@ a follow-up is also always visible to, and changeable by, the user it is assigne
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from crm.accounts.roles import is_admin
 from customers import permissions as customer_policy
 
-from .models import FollowUp, Interaction
+from .models import FollowUp, Interaction, Mailbox, MailMessage
 
 VIEW, CHANGE = customer_policy.VIEW, customer_policy.CHANGE
 
@@ -42,3 +43,31 @@ def get_interaction_or_404(user, pk, action: str = VIEW) -> Interaction:
     if interaction is None:
         raise Http404
     return interaction
+
+
+# ------------------------------------------------------------------------------------------ mailboxes
+# Mailboxes and the mail read from them belong to their owner; administrators see all. Anything else is 404.
+
+
+def mailboxes_for(user) -> QuerySet[Mailbox]:
+    if not user.is_authenticated or not user.has_perm("interactions.view_mailmessage"):
+        return Mailbox.objects.none()
+    return Mailbox.objects.all() if is_admin(user) else Mailbox.objects.filter(owner=user)
+
+
+def get_mailbox_or_404(user, pk) -> Mailbox:
+    mailbox = mailboxes_for(user).select_related("owner").filter(pk=pk).first()
+    if mailbox is None:
+        raise Http404
+    return mailbox
+
+
+def unfiled_for(user) -> QuerySet[MailMessage]:
+    return MailMessage.objects.filter(filed=False, mailbox__in=mailboxes_for(user).values("pk"))
+
+
+def get_mail_or_404(user, pk) -> MailMessage:
+    message = MailMessage.objects.filter(pk=pk, mailbox__in=mailboxes_for(user).values("pk")).first()
+    if message is None:
+        raise Http404
+    return message

@@ -1,18 +1,23 @@
-"""Sending an email to a customer from the CRM, through Django's configured email backend (EMAIL_* settings).
+"""Email to a customer, written in the CRM and sent by a worker through Django's email backend (EMAIL_* settings).
 
-The message is sent inside the transaction that records it (MailMessage + Interaction on the timeline), as
-the last step: a server that refuses it rolls the records back and the user sees why, with his text still in
-the form; a message the server took is on the timeline with its Message-ID, so reading a copy of it later
-(the Sent folder, a Bcc to oneself) finds it stored and files it nowhere twice.
+The request only records it (``email_send``): the MailMessage with the Message-ID it will carry and what it goes to
+(its envelope), the Interaction on the customer's timeline, which shows it as queued, and the attachments. After
+commit a task hands it to the mail server (``email_deliver``): under a row lock, once, with ``smtp_sent_at`` set in
+the same transaction. A server that cannot be reached or answers "later" is tried again with growing pauses; one
+that refuses the message for good, or the last retry, leaves ``send_error``, which the timeline shows in words.
+Reading a copy later (the Sent folder, a Bcc to oneself) finds it stored by its Message-ID and files it nowhere
+twice. (A worker killed after the server took the message but before its commit leaves it unsent in the database;
+the redelivered task sends it again. No SMTP client can close that gap; it is seconds wide.)
 """
 
+import logging
 import smtplib
 from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,8 +25,25 @@ from django.utils.translation import gettext as _
 from customers import permissions as customer_policy
 from customers.models import Contact, Customer
 
-from .models import Attachment, Channel, Direction, Interaction, MailMessage
+from .models import Attachment, Channel, Direction, Interaction, MailMessage, SendError
 from .services import customer_touch
+
+log = logging.getLogger(__name__)
+
+SEND_RETRIES = 5  # after the first try: 1, 2, 4, 8 and 16 minutes later
+SEND_RETRY_SECONDS = 60
+
+
+def retry_delay(retries_so_far: int) -> float:
+    return SEND_RETRY_SECONDS * 2 ** retries_so_far
+
+
+class TemporaryFailure(Exception):
+    """The mail server may take the message later; ``reason`` (a SendError) is kept if it never does."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _address(name: str, address: str) -> str:
@@ -49,61 +71,110 @@ def _shown(header: str) -> str:
     return f"{name} <{address.lower()}>" if name else address.lower()
 
 
+def _one_line(text: str) -> bool:
+    return "\n" not in text and "\r" not in text
+
+
+@transaction.atomic
 def email_send(*, actor, customer: Customer, contact: Contact | None, subject: str, body: str,
                attachments=()) -> Interaction:
-    """Send ``subject`` and ``body`` to ``contact`` (or, without one, to the customer's own address) and put
-    it on the customer's timeline. ``attachments`` are uploaded files; they are kept on the interaction."""
+    """Queue ``subject`` and ``body`` for ``contact`` (or, without one, the customer's own address) and put it on
+    the customer's timeline; a worker sends it after commit. ``attachments`` are uploaded files, kept on the
+    interaction and sent from there."""
+    from .tasks import send_email
+
     if not actor.has_perm("interactions.add_interaction"):
         raise ValidationError(_("You may not log interactions."))
     customer = customer_policy.get_customer_or_404(actor, customer.pk, customer_policy.VIEW)
     if contact is not None and contact.customer_id != customer.pk:
         raise ValidationError({"contact": _("This contact belongs to another customer.")})
+    if not _one_line(subject):
+        raise ValidationError({"subject": _("The subject must be one line.")})
     to_address = (contact.email if contact is not None else customer.email).strip()
     if not to_address:
         raise ValidationError(_("There is no email address to send to."))
     from_email, reply_to = _sender(actor)
-    to_name = contact.name if contact is not None else customer.name
-    to = _address(to_name, to_address)
+    to = _address(contact.name if contact is not None else customer.name, to_address)
     message_id = make_msgid(domain=parseaddr(from_email)[1].rpartition("@")[2] or "crm.localhost")
     now = timezone.now()
-    email = EmailMessage(subject=subject, body=body, from_email=from_email, to=[to], reply_to=reply_to,
-                         headers={"Message-ID": message_id})
+    mail = MailMessage.objects.create(
+        message_id=message_id, thread_key=message_id, subject=subject[:500], sender=_shown(from_email)[:500],
+        recipients=_shown(to), addresses=list(dict.fromkeys([parseaddr(from_email)[1].lower(), to_address.lower()])),
+        sent_at=now, body=body, filed=True, envelope={"from": from_email, "to": [to], "reply_to": reply_to},
+    )
+    interaction = Interaction(customer=customer, contact=contact, channel=Channel.EMAIL, direction=Direction.OUTBOUND,
+                              occurred_at=now, subject=subject[:300], body=body, author=actor, mail=mail)
+    interaction.full_clean()
+    interaction.save()
     for upload in attachments:
         upload.seek(0)
-        email.attach(upload.name, upload.read(), getattr(upload, "content_type", None))
-    with transaction.atomic():
-        mail = MailMessage.objects.create(
-            message_id=message_id, thread_key=message_id, subject=subject[:500], sender=_shown(from_email)[:500],
-            recipients=_shown(to), addresses=list(dict.fromkeys([parseaddr(from_email)[1].lower(),
-                                                                  to_address.lower()])),
-            sent_at=now, body=body, filed=True,
-        )
-        interaction = Interaction(customer=customer, contact=contact, channel=Channel.EMAIL,
-                                  direction=Direction.OUTBOUND, occurred_at=now, subject=subject[:300], body=body,
-                                  author=actor, mail=mail)
-        interaction.full_clean()
-        interaction.save()
-        stored = []
-        for upload in attachments:
-            upload.seek(0)
-            stored.append(Attachment.objects.create(interaction=interaction, file=upload, name=upload.name[:255],
-                                                    size=upload.size))
-        customer_touch(customer_id=customer.pk, when=now)
-        try:
-            email.send()
-        except (smtplib.SMTPException, OSError) as error:
-            for attachment in stored:  # the rows roll back; their files would stay behind
-                attachment.file.delete(save=False)
-            raise ValidationError(_("The mail server did not take the message: %(reason)s")
-                                  % {"reason": _reason(error)}) from error
+        Attachment.objects.create(interaction=interaction, file=upload, name=upload.name[:255], size=upload.size)
+    transaction.on_commit(lambda: send_email.delay(mail.pk))
     return interaction
 
 
-def _reason(error) -> str:
-    if isinstance(error, smtplib.SMTPResponseException):
-        message = error.smtp_error
-        return f"{error.smtp_code} {message.decode('utf-8', 'replace') if isinstance(message, bytes) else message}"
+def _email_of(mail: MailMessage) -> EmailMessage:
+    envelope = mail.envelope
+    email = EmailMessage(subject=mail.subject, body=mail.body, from_email=envelope["from"], to=envelope["to"],
+                         reply_to=envelope.get("reply_to") or [], headers={"Message-ID": mail.message_id})
+    for attachment in Attachment.objects.filter(interaction__mail=mail).order_by("pk"):
+        with attachment.file.open("rb") as stored:
+            email.attach(attachment.name, stored.read())
+    email.message()  # builds the headers now: a line break in one raises BadHeaderError here, not in send()
+    return email
+
+
+def _failure(error: Exception) -> tuple[str, bool]:
+    """(SendError, permanent) for what the mail server or the network did."""
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return SendError.LOGIN_REFUSED, False  # the CRM's configuration: an administrator may fix it meanwhile
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{address}: {code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-                         for address, (code, text) in error.recipients.items())
-    return getattr(error, "strerror", None) or str(error) or error.__class__.__name__
+        codes = [code for code, _text in error.recipients.values()]
+        return SendError.RECIPIENT_REFUSED, bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return SendError.REFUSED, error.smtp_code >= 500
+    if isinstance(error, TimeoutError):
+        return SendError.TIMED_OUT, False
+    if isinstance(error, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)):
+        return SendError.UNREACHABLE, False
+    return SendError.REFUSED, False
+
+
+def email_deliver(mail_id: int) -> bool:
+    """Hand a queued email to the mail server; True if it went now. Mail already sent, given up or deleted is left
+    alone, so a task that runs twice sends once: the row lock makes the second wait for the first's commit.
+    Raises TemporaryFailure when trying later may help."""
+    with transaction.atomic():
+        mail = MailMessage.objects.select_for_update().filter(pk=mail_id, envelope__isnull=False).first()
+        if mail is None or mail.smtp_sent_at is not None or mail.send_error:
+            return False
+        try:
+            email = _email_of(mail)
+        except (BadHeaderError, ValueError, OSError):  # OSError: an attachment's file is gone
+            log.exception("mail %s could not be put together", mail.pk)
+            mail.send_error = SendError.INVALID
+            mail.save(update_fields=["send_error"])
+            return False
+        try:
+            email.send()
+        except (smtplib.SMTPException, OSError) as error:
+            reason, permanent = _failure(error)
+            log.warning("mail %s not sent (%s, %s): %r", mail.pk, reason, "final" if permanent else "retry", error)
+            if not permanent:
+                raise TemporaryFailure(reason) from error
+            mail.send_error = reason
+            mail.save(update_fields=["send_error"])
+            return False
+        mail.smtp_sent_at = timezone.now()
+        mail.save(update_fields=["smtp_sent_at"])
+        for customer_id, occurred_at in Interaction.objects.filter(mail=mail).values_list("customer_id",
+                                                                                          "occurred_at"):
+            customer_touch(customer_id=customer_id, when=occurred_at)
+    return True
+
+
+def email_give_up(mail_id: int, reason: str) -> None:
+    """The last retry failed too: the timeline says the mail could not be sent, and why."""
+    with transaction.atomic():
+        MailMessage.objects.filter(pk=mail_id, envelope__isnull=False, smtp_sent_at__isnull=True,
+                                   send_error="").update(send_error=reason)

@@ -21,10 +21,26 @@ def sync_mailboxes() -> int:
 def sync_mailbox(mailbox_id: int) -> int:
     """Read one mailbox's new mail and file it. Safe twice: filing is once per Message-ID and customer, and
     an advisory lock keeps two workers off the same mailbox."""
-    from . import mail
+    from . import mail_sync
     from .models import Mailbox
 
     mailbox = Mailbox.objects.select_related("owner").filter(pk=mailbox_id).first()
     if mailbox is None:
         return 0  # deleted meanwhile
-    return mail.mailbox_sync(mailbox)
+    return mail_sync.mailbox_sync(mailbox)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def send_email(self, mail_id: int) -> bool:
+    """Hand an email written in the CRM to the mail server, once (sending.email_deliver: a row lock and
+    ``smtp_sent_at`` under it). A server that cannot be reached or says "later" is tried again after 1, 2, 4, 8 and
+    16 minutes; then the mail is marked as not sent, with the reason."""
+    from . import sending
+
+    try:
+        return sending.email_deliver(mail_id)
+    except sending.TemporaryFailure as failure:
+        if self.request.retries >= sending.SEND_RETRIES:
+            sending.email_give_up(mail_id, failure.reason)
+            return False
+        raise self.retry(countdown=sending.retry_delay(self.request.retries), exc=failure) from failure

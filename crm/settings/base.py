@@ -152,6 +152,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.notifications.tasks.email_unmailed_notifications",
         "schedule": crontab(minute="*/5"),
     },
+    "sales-reassign-untouched-leads": {
+        "task": "sales.tasks.reassign_untouched_leads",
+        "schedule": crontab(minute="*/5"),
+    },
+    "sales-remind-overdue-payments": {
+        "task": "sales.tasks.remind_overdue_payments",
+        "schedule": crontab(minute=0, hour=9),  # each morning, in TIME_ZONE
+    },
     "interactions-scan-reminders": {
         "task": "interactions.tasks.scan_reminders",
         "schedule": crontab(minute="*"),  # at the start of each minute
@@ -161,6 +169,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
     },
 }
+
+# Sales: a lead its owner has not handled this many hours after it was assigned goes to the next rep, and his
+# manager is told.
+CRM_LEAD_REASSIGN_AFTER_HOURS = env.int("CRM_LEAD_REASSIGN_AFTER_HOURS", default=4)
 
 # Follow-ups still open this many hours after they were due are reported to the assignee's manager.
 CRM_FOLLOWUP_ESCALATE_AFTER_HOURS = env.int("CRM_FOLLOWUP_ESCALATE_AFTER_HOURS", default=24)
@@ -175,6 +187,13 @@ CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=1_000_000)
 CRM_IMPORT_MAX_ZIP_ENTRIES = 2_000
 CRM_IMPORT_MAX_UNCOMPRESSED_BYTES = 3 * 1024 * 1024 * 1024
 CRM_IMPORT_MAX_COMPRESSION_RATIO = 200
+
+# Mailboxes (interactions.mail_servers): the worker reads only IMAP servers whose every address is public, on
+# port 993 or 143, so that nobody can point it at hosts inside the network. Servers an administrator trusts are
+# listed here, by host name or network in CIDR notation ("imap.corp.local,10.8.0.0/24"); they may use any port.
+CRM_MAILBOX_ALLOWED_HOSTS = env.list("CRM_MAILBOX_ALLOWED_HOSTS", default=[])
+# A message larger than this is not fetched from a mailbox (its owner is told one could not be read).
+CRM_MAIL_MAX_BYTES = env.int("CRM_MAIL_MAX_BYTES", default=25 * 1024 * 1024)
 
 # Audit triggers fire once per statement (with transition tables), not once per row: an import or a bulk
 # action writing 100,000 customers attaches its context once, where row triggers upserted it 100,000 times

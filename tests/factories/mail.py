@@ -21,9 +21,9 @@ class MailboxFactory(DjangoModelFactory):
 
     owner = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"邮箱{n}")
-    host = "127.0.0.1"
-    port = 143
-    use_ssl = False
+    host = "imap.crm.example"
+    port = 993
+    use_ssl = True
     username = "crm"
     password = "secret"
     folder = "INBOX"

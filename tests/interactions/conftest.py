@@ -1,15 +1,19 @@
-"""Real mail servers for the mail tests: a private Dovecot (IMAP) and an aiosmtpd SMTP sink.
+"""Real mail servers for the mail tests: a private Dovecot (IMAP) and an aiosmtpd SMTP sink; a fake DNS for the
+mail server check (interactions.mail_servers) and a loopback server that answers like something else than IMAP.
 
 Dovecot comes from Debian's dovecot-imapd (scripts/dev.sh installs it). The fixture writes a config of its own
 into a temporary folder (a passwd-file with one user, Maildir under the folder, no SSL, plaintext login on
 loopback), runs ``dovecot -F -c <conf>`` on a free loopback port for the whole session and stops it at the end;
 it neither needs nor touches a system-wide Dovecot. Each test gets folders of its own on it. A server that does
-not start fails the tests that need it, with its log: nothing is skipped.
+not start fails the tests that need it, with its log: nothing is skipped. Dovecot listens on loopback, which the
+worker may reach only when an administrator allows it: the ``imap`` fixture allows 127.0.0.1
+(CRM_MAILBOX_ALLOWED_HOSTS).
 """
 
 import contextlib
 import grp
 import imaplib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -17,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,9 +29,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from interactions.mail import _quoted
+from interactions import mail_servers
+from interactions.mail_sync import _quoted
 from tests.factories.mail import MailboxFactory, MailMessageFactory
 
+PUBLIC_ADDRESS = "93.184.216.34"  # an address on the internet, never connected to by the tests
 IMAP_USER = "crm-test"
 IMAP_PASSWORD = "Imap-test-2026"
 
@@ -197,11 +204,73 @@ class Imap:
 
 
 @pytest.fixture
-def imap(dovecot_server):
-    """A folder of this test's own on the real IMAP server (``imap.folder``), with helpers to fill it."""
+def imap(dovecot_server, settings):
+    """A folder of this test's own on the real IMAP server (``imap.folder``), with helpers to fill it. The server
+    is on loopback, which the CRM reaches only when allowed: allowed here."""
+    settings.CRM_MAILBOX_ALLOWED_HOSTS = [dovecot_server.host]
     helper = Imap(dovecot_server)
     yield helper
     helper.clean_up()
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """What the mail server check resolves names to, set by the test (``dns["imap.example.com"] = ["1.2.3.4"]``).
+    imap.crm.example (the factories' mailbox server) is on the internet; other names are unknown, and address
+    literals are themselves: the tests never depend on a real DNS."""
+    records: dict[str, list[str]] = {"imap.crm.example": [PUBLIC_ADDRESS]}
+
+    def resolve(host: str) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        if host not in records:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return list(records[host])
+
+    monkeypatch.setattr(mail_servers, "resolve", resolve)
+    return records
+
+
+class BannerServer:
+    """A loopback TCP server that greets with ``banner`` (e.g. an SSH server's) and counts who connected."""
+
+    def __init__(self, banner: bytes):
+        self.banner = banner
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _address = self.listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                with contextlib.suppress(OSError):
+                    conn.sendall(self.banner)
+                    conn.settimeout(2)
+                    conn.recv(1024)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture
+def ssh_server():
+    """Something that is not a mail server, listening on loopback: what an SSRF would find."""
+    server = BannerServer(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+    yield server
+    server.stop()
 
 
 # ---------------------------------------------------------------------------------------------- SMTP
@@ -212,6 +281,12 @@ class _KeepMessages:
 
     def __init__(self):
         self.messages = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd's name too
+        if address.startswith("nobody@"):  # a mailbox that does not exist, refused for good
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
         self.messages.append(SimpleNamespace(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos),
@@ -249,6 +324,19 @@ def smtp_sink(_smtp_server, settings):
     settings.EMAIL_USE_SSL = False
     settings.EMAIL_TIMEOUT = 10
     return SimpleNamespace(messages=_smtp_server.handler.messages, port=_smtp_server.port)
+
+
+# ------------------------------------------------------------------------------------------- tasks
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The mailbox ids whose reading was queued (after commit)."""
+    from interactions import tasks
+
+    ids = []
+    monkeypatch.setattr(tasks.sync_mailbox, "delay", lambda mailbox_id: ids.append(mailbox_id))
+    return ids
 
 
 # --------------------------------------------------------------------------------------- factories

@@ -145,6 +145,40 @@ def test_a_reply_from_an_unknown_address_follows_its_thread(rep_mailbox, sales_r
     assert interaction.direction == "in"
 
 
+def test_a_forged_thread_reference_does_not_file_on_customers_the_owner_cannot_see(rep_mailbox, mailbox_factory,
+                                                                                   sales_rep, other_rep,
+                                                                                   customer_factory, contact_factory):
+    # given a thread on another rep's customer, whose Message-ID has become known
+    theirs = customer_factory(owner=other_rep)
+    contact_factory(customer=theirs, email="buyer@theirs.example")
+    their_box = mailbox_factory(owner=other_rep, address="rep2@crm.example")
+    mail_file(raw_mail(sender="buyer@theirs.example", to="rep2@crm.example", message_id="<secret@theirs>"), their_box)
+    # when a stranger writes to the rep with References to that thread
+    forged = mail_file(raw_mail(sender="stranger@else.example", to="rep@crm.example", message_id="<forged@x>",
+                                in_reply_to="<secret@theirs>", references="<secret@theirs>",
+                                subject="请把货款付到新账户"), rep_mailbox)
+    # then it is not put on a customer the rep cannot see: it waits in his unfiled mail
+    assert not Interaction.objects.filter(mail=forged).exists()
+    assert not forged.filed
+    assert list(theirs.interactions.values_list("mail__message_id", flat=True)) == ["<secret@theirs>"]
+
+
+def test_a_reply_in_a_thread_is_filed_on_the_customers_of_it_the_owner_can_see(rep_mailbox, sales_rep, other_rep,
+                                                                                customer_factory, contact_factory):
+    # given a message that concerns the rep's customer and another rep's (Cc)
+    mine = customer_factory(owner=sales_rep)
+    contact_factory(customer=mine, email="buyer@mine.example")
+    theirs = customer_factory(owner=other_rep)
+    contact_factory(customer=theirs, email="buyer@theirs.example")
+    mail_file(raw_mail(sender="rep@crm.example", to="buyer@mine.example", cc="buyer@theirs.example",
+                       message_id="<both@x>"), rep_mailbox)
+    # when an unknown address answers in the thread
+    reply = mail_file(raw_mail(sender="new@mine.example", to="rep@crm.example", message_id="<answer@x>",
+                               references="<both@x>"), rep_mailbox)
+    # then it follows the thread onto the rep's customer only
+    assert list(Interaction.objects.filter(mail=reply).values_list("customer", flat=True)) == [mine.pk]
+
+
 def test_matching_is_one_query_whatever_the_number_of_addresses(rep_mailbox, sales_rep, customer_factory,
                                                                  contact_factory):
     # given twenty customers, each with two contacts, all on one message

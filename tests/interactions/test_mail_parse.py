@@ -1,9 +1,10 @@
-"""Reading raw messages as Chinese mail programs write them (interactions.mail.mail_parse)."""
+"""Reading raw messages as Chinese mail programs write them (interactions.mail_parse)."""
 
 import base64
 from datetime import UTC, datetime
 
-from interactions.mail import _imap_utf7, html_to_text, mail_parse
+from interactions.mail_parse import html_to_text, mail_parse
+from interactions.mail_sync import _imap_utf7
 from tests.factories.mail import raw_mail
 
 # 镕 is in GBK but not in GB2312: mail labelled gb2312 often carries such characters.

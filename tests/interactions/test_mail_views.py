@@ -5,15 +5,8 @@ from django.urls import reverse
 
 from interactions import mail, tasks
 from interactions.models import Interaction, Mailbox, MailMessage
+from interactions.permissions import unfiled_for
 from tests.factories.mail import raw_mail
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """The mailbox ids whose reading was queued (after commit)."""
-    ids = []
-    monkeypatch.setattr(tasks.sync_mailbox, "delay", lambda mailbox_id: ids.append(mailbox_id))
-    return ids
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def test_an_admin_lists_everyones(client_as, admin_user, rep_mailbox, others_mai
     assert "张伟的邮箱" in response.text and "李芳的邮箱" in response.text
 
 
-def test_adding_a_mailbox_queues_its_first_read(client_as, sales_rep, queued, django_capture_on_commit_callbacks):
+def test_adding_a_mailbox_queues_its_first_read(client_as, sales_rep, queued, dns, django_capture_on_commit_callbacks):
     # given the form filled in
     data = {"name": "工作邮箱", "address": "rep@crm.example", "host": "imap.crm.example", "port": 993,
             "use_ssl": "on", "username": "rep@crm.example", "password": "Imap-pass-1", "folder": "INBOX",
@@ -69,7 +62,7 @@ def test_a_new_mailbox_needs_a_password(client_as, sales_rep):
 
 
 def test_the_edit_form_never_shows_the_stored_password_and_keeps_it_when_left_empty(client_as, sales_rep,
-                                                                                    rep_mailbox, queued):
+                                                                                    rep_mailbox, queued, dns):
     client = client_as(sales_rep)
     url = reverse("interactions:mailbox_update", args=[rep_mailbox.pk])
     # when the rep opens the edit form
@@ -78,14 +71,95 @@ def test_the_edit_form_never_shows_the_stored_password_and_keeps_it_when_left_em
     assert page.status_code == 200
     assert "Stored-secret-1" not in page.text
     # and when he saves other changes without typing a password, the stored one stays
-    data = {"name": "改名", "address": rep_mailbox.address, "host": rep_mailbox.host, "port": rep_mailbox.port,
-            "username": rep_mailbox.username, "password": "", "folder": rep_mailbox.folder, "enabled": "on"}
-    assert client.post(url, data).status_code == 302
+    assert client.post(url, _edit(rep_mailbox, name="改名")).status_code == 302
     rep_mailbox.refresh_from_db()
     assert (rep_mailbox.name, rep_mailbox.password) == ("改名", "Stored-secret-1")
 
 
-def test_pointing_a_mailbox_elsewhere_reads_it_from_the_start(sales_rep, rep_mailbox):
+def _edit(mailbox, **changes):
+    data = {"name": mailbox.name, "address": mailbox.address, "host": mailbox.host, "port": mailbox.port,
+            "use_ssl": "on" if mailbox.use_ssl else "", "username": mailbox.username, "password": "",
+            "folder": mailbox.folder, "enabled": "on"}
+    return {key: value for key, value in (data | changes).items() if value != ""}
+
+
+@pytest.mark.parametrize("changes", [{"host": "imap.attacker.example"}, {"port": 143, "use_ssl": ""},
+                                     {"username": "someone-else@crm.example"}])
+def test_pointing_a_mailbox_at_another_server_or_account_needs_the_password_again(client_as, sales_rep, rep_mailbox,
+                                                                                  queued, dns, changes):
+    # given a mailbox with a stored password, and a server the rep may use
+    dns["imap.attacker.example"] = ["93.184.216.35"]
+    client = client_as(sales_rep)
+    url = reverse("interactions:mailbox_update", args=[rep_mailbox.pk])
+    # when he points it elsewhere without typing the password
+    response = client.post(url, _edit(rep_mailbox, **changes))
+    # then the stored password does not follow it there: he is asked for it
+    assert response.status_code == 200
+    assert response.context["form"].errors["password"] == [
+        "You changed the server or the user name: enter the password again."]
+    assert Mailbox.objects.get(pk=rep_mailbox.pk).host == "imap.crm.example"
+    # and with the password typed again it is saved
+    assert client.post(url, _edit(rep_mailbox, password="New-secret-2", **changes)).status_code == 302
+    rep_mailbox.refresh_from_db()
+    assert rep_mailbox.password == "New-secret-2"
+
+
+def test_another_folder_on_the_same_account_keeps_the_password(client_as, sales_rep, rep_mailbox, queued, dns):
+    response = client_as(sales_rep).post(reverse("interactions:mailbox_update", args=[rep_mailbox.pk]),
+                                         _edit(rep_mailbox, folder="已发送"))
+    assert response.status_code == 302
+    rep_mailbox.refresh_from_db()
+    assert (rep_mailbox.folder, rep_mailbox.password) == ("已发送", "Stored-secret-1")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost.crm.example", "10.1.2.3", "169.254.169.254", "::1",
+                                  "0.0.0.0", "intranet.crm.example"])
+def test_a_server_inside_the_network_is_refused_when_saving(client_as, sales_rep, dns, host):
+    # given names that resolve to loopback and to a private address
+    dns["localhost.crm.example"] = ["127.0.0.1"]
+    dns["intranet.crm.example"] = ["93.184.216.34", "192.168.1.20"]  # one address inside is enough
+    # when a rep saves a mailbox there
+    response = client_as(sales_rep).post(reverse("interactions:mailbox_create"), {
+        "name": "x", "host": host, "port": 993, "use_ssl": "on", "username": "u", "password": "p", "folder": "INBOX"})
+    # then the form says why, in his language, and nothing is saved
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["host"]
+    assert "not a mail server on the internet" in error
+    assert not Mailbox.objects.exists()
+
+
+@pytest.mark.parametrize("port", [22, 25, 80, 6379])
+def test_ports_other_than_imaps_are_refused_when_saving(client_as, sales_rep, dns, port):
+    response = client_as(sales_rep).post(reverse("interactions:mailbox_create"), {
+        "name": "x", "host": "imap.crm.example", "port": port, "username": "u", "password": "p", "folder": "INBOX"})
+    assert response.status_code == 200
+    assert "port 993" in response.context["form"].errors["port"][0]
+    assert not Mailbox.objects.exists()
+
+
+def test_an_unknown_server_is_refused_when_saving(client_as, sales_rep, dns):
+    response = client_as(sales_rep).post(reverse("interactions:mailbox_create"), {
+        "name": "x", "host": "no-such-host.crm.example", "port": 993, "username": "u", "password": "p",
+        "folder": "INBOX"})
+    assert response.context["form"].errors["host"] == ["The mail server no-such-host.crm.example is unknown: check "
+                                                       "its name."]
+
+
+@pytest.mark.parametrize("allowed", [["10.8.0.0/24"], ["imap.corp.internal"], ["IMAP.corp.internal."]])
+def test_an_administrator_allows_servers_inside_the_network(client_as, settings, sales_rep, queued, dns, allowed):
+    # given the company's own mail server, inside the network on a port of its own, allowed by the administrator
+    dns["imap.corp.internal"] = ["10.8.0.25"]
+    settings.CRM_MAILBOX_ALLOWED_HOSTS = allowed
+    # when a rep saves a mailbox there
+    response = client_as(sales_rep).post(reverse("interactions:mailbox_create"), {
+        "name": "公司邮箱", "host": "imap.corp.internal", "port": 1143, "username": "u", "password": "p",
+        "folder": "INBOX"})
+    # then it is accepted
+    assert response.status_code == 302
+    assert Mailbox.objects.get().host == "imap.corp.internal"
+
+
+def test_pointing_a_mailbox_elsewhere_reads_it_from_the_start(sales_rep, rep_mailbox, dns):
     # given a mailbox read up to UID 40
     Mailbox.objects.filter(pk=rep_mailbox.pk).update(uid_validity=7, last_uid=40, last_error="old")
     rep_mailbox.refresh_from_db()
@@ -189,7 +263,7 @@ def test_filing_by_hand_finds_visible_customers_and_files_the_message(client_as,
     # then it is on that customer's timeline and leaves the unfiled list
     assert response.status_code == 302
     assert Interaction.objects.get(mail=message).customer == mine
-    assert message.pk not in mail.unfiled_for(sales_rep).values_list("pk", flat=True)
+    assert message.pk not in unfiled_for(sales_rep).values_list("pk", flat=True)
 
 
 def test_filing_on_a_customer_out_of_sight_is_refused(client_as, sales_rep, other_rep, rep_mailbox,
@@ -221,35 +295,40 @@ def test_the_customer_page_offers_to_write_an_email(client_as, sales_rep, custom
     assert reverse("interactions:mail_compose", args=[customer.pk]) in response.text
 
 
-def test_writing_from_the_crm_sends_and_puts_it_on_the_timeline(client_as, smtp_sink, sales_rep, customer_factory,
-                                                                contact_factory):
+def test_writing_from_the_crm_queues_the_mail_and_puts_it_on_the_timeline(client_as, smtp_sink, sales_rep,
+                                                                          customer_factory, contact_factory,
+                                                                          monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
     # given a customer with a primary contact
     customer = customer_factory(owner=sales_rep)
     contact = contact_factory(customer=customer, name="王总", email="wang@client.example", is_primary=True)
+    sends = []
+    monkeypatch.setattr(tasks.send_email, "delay", lambda mail_id: sends.append(mail_id))
     client = client_as(sales_rep)
     url = reverse("interactions:mail_compose", args=[customer.pk])
     # when the rep opens the form, the contact is offered first, and he sends it
     page = client.get(url)
     assert page.context["form"]["to"].initial == str(contact.pk)
-    response = client.post(url, {"to": str(contact.pk), "subject": "拜访安排", "body": "王总，周三下午拜访可好？"})
-    # then it went out and the timeline shows it
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"to": str(contact.pk), "subject": "拜访安排", "body": "王总，周三下午拜访可好？"})
+    # then the request only stored it and queued its sending; the timeline shows it
     assert response.status_code == 302
     assert response.url == reverse("customers:detail", args=[customer.pk]) + "?tab=timeline"
-    assert smtp_sink.messages[0].rcpt_tos == ["wang@client.example"]
+    interaction = Interaction.objects.get(customer=customer)
+    assert interaction.mail.send_status == "queued"
+    assert sends == [interaction.mail.pk]
+    assert smtp_sink.messages == []
     timeline = client.get(response.url)
     assert "拜访安排" in timeline.text
 
 
-def test_a_refused_mail_keeps_the_text_in_the_form(client_as, settings, sales_rep, customer_factory):
-    from tests.interactions.conftest import _free_port
-
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _free_port(), 5
+@pytest.mark.parametrize("subject", ["报价\nBcc: everyone@example.com", "报价\r\n第二行", "a\rb"])
+def test_a_subject_with_a_line_break_is_refused_by_the_form(client_as, sales_rep, customer_factory, subject):
     customer = customer_factory(owner=sales_rep, email="info@client.example")
     response = client_as(sales_rep).post(reverse("interactions:mail_compose", args=[customer.pk]),
-                                         {"to": "customer", "subject": "报价", "body": "请查收"})
+                                         {"to": "customer", "subject": subject, "body": "请查收"})
     assert response.status_code == 200
-    assert "did not take the message" in response.text
+    assert response.context["form"].errors["subject"] == ["The subject must be one line."]
     assert "请查收" in response.text
     assert not Interaction.objects.exists()
 
