@@ -12,6 +12,7 @@ the redelivered task sends it again. No SMTP client can close that gap; it is se
 
 import logging
 import smtplib
+from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
@@ -178,3 +179,14 @@ def email_give_up(mail_id: int, reason: str) -> None:
     with transaction.atomic():
         MailMessage.objects.filter(pk=mail_id, envelope__isnull=False, smtp_sent_at__isnull=True,
                                    send_error="").update(send_error=reason)
+
+
+def emails_stuck(*, now=None) -> list[int]:
+    """Mail written in the CRM and still queued after ten minutes: its task was lost (Redis down at the commit,
+    a worker gone). Sending again is safe (email_deliver sends once)."""
+    now = now or timezone.now()
+    return list(
+        MailMessage.objects.filter(envelope__isnull=False, smtp_sent_at__isnull=True, send_error="",
+                                   created_at__lt=now - timedelta(minutes=10), created_at__gte=now - timedelta(days=1))
+        .order_by("pk").values_list("pk", flat=True)[:1000]
+    )

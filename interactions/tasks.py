@@ -44,3 +44,14 @@ def send_email(self, mail_id: int) -> bool:
             sending.email_give_up(mail_id, failure.reason)
             return False
         raise self.retry(countdown=sending.retry_delay(self.request.retries), exc=failure) from failure
+
+
+@shared_task(acks_late=True)
+def resend_stuck_email() -> int:
+    """Every ten minutes: queue again the mail whose sending task was lost."""
+    from . import sending
+
+    stuck = sending.emails_stuck()
+    for mail_id in stuck:
+        send_email.delay(mail_id)
+    return len(stuck)

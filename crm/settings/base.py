@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sales.tasks.remind_overdue_payments",
         "schedule": crontab(minute=0, hour=9),  # each morning, in TIME_ZONE
     },
+    "interactions-resend-stuck-email": {
+        "task": "interactions.tasks.resend_stuck_email",
+        "schedule": crontab(minute="*/10"),
+    },
     "interactions-scan-reminders": {
         "task": "interactions.tasks.scan_reminders",
         "schedule": crontab(minute="*"),  # at the start of each minute
@@ -173,6 +177,11 @@ CELERY_BEAT_SCHEDULE = {
 # Sales: a lead its owner has not handled this many hours after it was assigned goes to the next rep, and his
 # manager is told.
 CRM_LEAD_REASSIGN_AFTER_HOURS = env.int("CRM_LEAD_REASSIGN_AFTER_HOURS", default=4)
+# Proxies in front of the CRM that append the client's address to X-Forwarded-For (nginx, a load balancer). The
+# public web-to-lead form limits submissions per client address: with 0 it takes REMOTE_ADDR; with N it takes the
+# address the outermost of the N proxies saw (the N-th entry from the right), since anything left of it was written
+# by the client and can be forged.
+CRM_TRUSTED_PROXY_COUNT = env.int("CRM_TRUSTED_PROXY_COUNT", default=0)
 
 # Follow-ups still open this many hours after they were due are reported to the assignee's manager.
 CRM_FOLLOWUP_ESCALATE_AFTER_HOURS = env.int("CRM_FOLLOWUP_ESCALATE_AFTER_HOURS", default=24)

@@ -82,7 +82,9 @@ def test_the_request_stores_and_queues_the_mail_without_talking_to_a_server(
 
 def test_a_subject_with_a_line_break_is_refused_not_a_crash(queued_sends, sales_rep, customer, contact):
     # (the worker would meet Django's BadHeaderError)
-    with pytest.raises(ValidationError) as error:
+    from django.utils import translation
+
+    with pytest.raises(ValidationError) as error, translation.override("en"):
         email_send(actor=sales_rep, customer=customer, contact=contact, subject="报价\nBcc: all@example.com",
                    body="您好")
     assert error.value.message_dict == {"subject": ["The subject must be one line."]}
@@ -300,3 +302,26 @@ def test_mail_read_from_a_mailbox_has_no_sending_state(mail_message_factory):
     mail = mail_message_factory()
     assert mail.send_status == ""
     assert render_to_string("interactions/_mail_send_status.html", {"mail": mail}).strip() == ""
+
+
+def test_mail_whose_task_was_lost_is_queued_again_after_ten_minutes(sales_rep):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from interactions import sending
+    from interactions.models import MailMessage
+
+    # given one CRM mail queued 15 minutes ago (its task lost), one just queued, one sent, one read from a mailbox
+    def mail(message_id, minutes_ago, **fields):
+        message = MailMessage.objects.create(message_id=message_id, thread_key=message_id, sent_at=timezone.now(),
+                                             **fields)
+        MailMessage.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+        return message
+
+    lost = mail("<lost@crm>", 15, envelope={"to": ["a@example.com"]})
+    mail("<new@crm>", 1, envelope={"to": ["a@example.com"]})
+    mail("<sent@crm>", 15, envelope={"to": ["a@example.com"]}, smtp_sent_at=timezone.now())
+    mail("<read@mailbox>", 15)
+    # then only the lost one is sent again
+    assert sending.emails_stuck() == [lost.pk]
