@@ -107,7 +107,8 @@ class AssignmentRule(models.Model):
     industries = models.JSONField(_("industries"), default=list, blank=True)
     campaigns = models.JSONField(_("campaigns"), default=list, blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True,
-                              help_text=_('Custom field values the lead must have, e.g. {"company_size": "500人以上"}.'))
+                              help_text=_('Custom field values the lead must have, '
+                                          'e.g. {"company_size": "500人以上"}.'))
     # Target: a user, or a team whose members share the leads.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
                              on_delete=models.CASCADE, related_name="+")

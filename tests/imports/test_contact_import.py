@@ -293,9 +293,9 @@ def test_undo_keeps_contacts_changed_after_the_import(importer, sales_rep):
 # ------------------------------------------------------------------------------------------------ pages
 
 
-def test_the_upload_form_offers_customers_and_contacts(importer):
+def test_the_upload_form_offers_customers_contacts_and_leads(importer):
     choices = dict(UploadForm(user=importer).fields["resource"].choices)
-    assert list(choices) == ["customers.customer", CONTACTS]
+    assert list(choices) == ["customers.customer", CONTACTS, "sales.lead"]
     assert resources.get(CONTACTS).has_owner is False and resources.get("customers.customer").has_owner
 
 
