@@ -43,7 +43,7 @@ FORGED, TOO_FAST, EXPIRED, REUSED, VALID = "forged", "too_fast", "expired", "reu
 
 def rate_limit() -> tuple[int, int]:
     """(submissions, per seconds) allowed from one client address."""
-    return (getattr(settings, "CRM_LEAD_FORM_RATE_LIMIT", 5), getattr(settings, "CRM_LEAD_FORM_RATE_WINDOW", 600))
+    return settings.CRM_LEAD_FORM_RATE_LIMIT, settings.CRM_LEAD_FORM_RATE_WINDOW
 
 
 def form_token(*, issued_at: float | None = None) -> str:

@@ -58,7 +58,7 @@ class OpportunityExporter(Exporter):
         )
 
     def columns(self, user) -> list[Column]:
-        kinds = {StageKind.OPEN: _("Open"), StageKind.WON: _("Won"), StageKind.LOST: _("Lost")}
+        kinds = {value: str(label) for value, label in StageKind.choices}
         return [
             Column(_label("name"), lambda r: r["name"]),
             Column(_label("customer"), lambda r: r["customer__name"]),

@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.accounts.selectors import assignable_users, visible_teams
 from customers.models import Customer
@@ -88,7 +89,8 @@ STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
 class OpportunityListFilter(_OpportunityFilter):
     status = django_filters.ChoiceFilter(
         label=_("status"), method="filter_status", empty_label=_("Open, won and lost"),
-        choices=[(STATUS_OPEN, _("Open")), (STATUS_WON, _("Won")), (STATUS_LOST, _("Lost"))],
+        choices=[(STATUS_OPEN, pgettext_lazy("deal", "Open")), (STATUS_WON, pgettext_lazy("deal", "Won")),
+                 (STATUS_LOST, pgettext_lazy("deal", "Lost"))],
     )
     pipeline = django_filters.ModelChoiceFilter(label=_("pipeline"), queryset=Pipeline.objects.all())
     stage = django_filters.ModelChoiceFilter(label=_("stage"), queryset=Stage.objects.select_related("pipeline"))

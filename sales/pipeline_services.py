@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from crm.accounts.selectors import assignable_users
 from customers import permissions as customer_policy
@@ -246,7 +247,8 @@ def pipeline_create(*, actor, name: str) -> Pipeline:
     pipeline.full_clean()
     pipeline.save()
     for index, (stage_name, probability, kind) in enumerate(
-        [(_("Qualification"), 10, StageKind.OPEN), (_("Won"), 100, StageKind.WON), (_("Lost"), 0, StageKind.LOST)]
+        [(_("Qualification"), 10, StageKind.OPEN), (pgettext("deal", "Won"), 100, StageKind.WON),
+         (pgettext("deal", "Lost"), 0, StageKind.LOST)]
     ):
         Stage.objects.create(pipeline=pipeline, name=stage_name, probability=probability, kind=kind,
                              position=index)

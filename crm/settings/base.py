@@ -182,6 +182,9 @@ CRM_LEAD_REASSIGN_AFTER_HOURS = env.int("CRM_LEAD_REASSIGN_AFTER_HOURS", default
 # address the outermost of the N proxies saw (the N-th entry from the right), since anything left of it was written
 # by the client and can be forged.
 CRM_TRUSTED_PROXY_COUNT = env.int("CRM_TRUSTED_PROXY_COUNT", default=0)
+# The public web-to-lead form takes at most this many leads from one client address per window (seconds).
+CRM_LEAD_FORM_RATE_LIMIT = env.int("CRM_LEAD_FORM_RATE_LIMIT", default=5)
+CRM_LEAD_FORM_RATE_WINDOW = env.int("CRM_LEAD_FORM_RATE_WINDOW", default=600)
 
 # Follow-ups still open this many hours after they were due are reported to the assignee's manager.
 CRM_FOLLOWUP_ESCALATE_AFTER_HOURS = env.int("CRM_FOLLOWUP_ESCALATE_AFTER_HOURS", default=24)

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
 from customers.choices import Industry, Source
@@ -99,7 +100,7 @@ class AssignmentRule(models.Model):
     """Ordered rules: the first active rule whose conditions a lead meets decides who gets it."""
 
     name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveIntegerField(_("order"), default=0)
+    position = models.PositiveIntegerField(pgettext_lazy("position in a list", "order"), default=0)
     active = models.BooleanField(_("active"), default=True)
     # Conditions: an empty list matches anything.
     provinces = models.JSONField(_("provinces"), default=list, blank=True)

@@ -8,11 +8,12 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Pipeline(models.Model):
     name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveIntegerField(_("order"), default=0)
+    position = models.PositiveIntegerField(pgettext_lazy("position in a list", "order"), default=0)
     is_default = models.BooleanField(_("default"), default=False)
     active = models.BooleanField(_("active"), default=True)
 
@@ -28,15 +29,15 @@ class Pipeline(models.Model):
 
 
 class StageKind(models.TextChoices):
-    OPEN = "open", _("Open")
-    WON = "won", _("Won")
-    LOST = "lost", _("Lost")
+    OPEN = "open", pgettext_lazy("deal", "Open")
+    WON = "won", pgettext_lazy("deal", "Won")
+    LOST = "lost", pgettext_lazy("deal", "Lost")
 
 
 class Stage(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveIntegerField(_("order"), default=0)
+    position = models.PositiveIntegerField(pgettext_lazy("position in a list", "order"), default=0)
     probability = models.PositiveSmallIntegerField(_("probability (%)"), default=10)
     kind = models.CharField(_("kind"), max_length=10, choices=StageKind.choices, default=StageKind.OPEN)
 
