@@ -19,6 +19,7 @@ from crm.accounts.roles import is_admin
 from crm.accounts.selectors import assignable_users
 
 from . import permissions as policy
+from .choices import Status
 from .models import Contact, Customer, CustomerTag, PoolSettings, Tag
 
 User = get_user_model()
@@ -99,18 +100,29 @@ class ClaimError(ValidationError):
     pass
 
 
+def check_claim_limit(user, *, actor=None) -> None:
+    """Refuse (ClaimError) to give ``user`` one more customer from the public pool when he holds the claim limit
+    already. Call inside the transaction that takes the customer: it locks the user's row until then, which
+    serialises his parallel claims (and conversions onto pool customers), so the limit holds. ``actor``: who takes
+    it for him, when someone else (the message then names him)."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    limit = PoolSettings.current().claim_limit
+    held = Customer.objects.alive().filter(owner=user).count()
+    if held < limit:
+        return
+    values = {"held": held, "limit": limit, "user": user}
+    if actor is None or actor.pk == user.pk:
+        message = _("You already hold %(held)s customers; the limit is %(limit)s. Release some before claiming more.")
+    else:
+        message = _("%(user)s already holds %(held)s customers; the limit is %(limit)s. He must release some before "
+                    "taking more.")
+    raise ClaimError(message % values)
+
+
 @transaction.atomic
 def customer_claim(*, actor, customer_id: int) -> Customer:
     """Take a customer from the public pool. Of two reps claiming at once, exactly one wins."""
-    # Locking the claimer's row serialises his own parallel claims, so the limit holds.
-    User.objects.select_for_update().filter(pk=actor.pk).first()
-    limit = PoolSettings.current().claim_limit
-    held = Customer.objects.alive().filter(owner=actor).count()
-    if held >= limit:
-        raise ClaimError(
-            _("You already hold %(held)s customers; the limit is %(limit)s. Release some before claiming more.")
-            % {"held": held, "limit": limit}
-        )
+    check_claim_limit(actor)
     # Under READ COMMITTED the loser of a race re-checks "owner IS NULL" after the winner commits,
     # finds no row, and is told the customer is gone.
     customer = policy.customers_for(actor, policy.CLAIM).select_for_update().filter(pk=customer_id).first()
@@ -122,6 +134,14 @@ def customer_claim(*, actor, customer_id: int) -> Customer:
 
 
 @transaction.atomic
+def customer_mark_deal(*, customer_id: int) -> bool:
+    """A customer who has bought (a won opportunity, an order) is a closed deal (成交): from potential, new or lost;
+    a customer marked high-value stays so. Called by sales; whether it changed."""
+    movable = [Status.POTENTIAL, Status.NEW, Status.LOST]
+    return Customer.objects.filter(pk=customer_id, status__in=movable).update(
+        status=Status.DEAL, updated_at=timezone.now()) > 0
+
+
 def customer_release(*, actor, customer: Customer) -> Customer:
     locked = policy.customers_for(actor, policy.RELEASE).select_for_update(of=("self",)).filter(pk=customer.pk).first()
     if locked is None:

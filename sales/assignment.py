@@ -9,7 +9,11 @@ the matching rule is available: the lead waits in the lead pool (线索池), whe
 Concurrency: leads routed by one rule queue on the rule's row lock (SELECT ... FOR UPDATE, held to the end of
 the routing transaction), so each reads ``last_user`` and the open-lead counts as the one before committed them;
 a burst of leads stays within one of even, and capacity caps hold. Two rules that send leads into the same team
-also serialise, on an advisory lock of the team.
+also serialise, on an advisory lock of the team. Every transaction takes these locks in one order, so that none
+waits for another that waits for it: the team's lock before the rule's row, and a transaction that picks for
+several rules (the untouched-lead scan) goes through them by (team, rule). A routing that fails all the same (a
+lost worker, a lock timeout) is retried by its task, and ``leads_route_waiting`` (beat) routes any new lead the
+rules have not yet run on a few minutes after it was made.
 
 ``leads_reassign_untouched`` (beat, every few minutes) gives a lead that a rule assigned and its owner has not
 handled for ``CRM_LEAD_REASSIGN_AFTER_HOURS`` hours to the next rep of the same rule, and tells the old owner's
@@ -22,7 +26,7 @@ import pghistory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -40,6 +44,10 @@ User = get_user_model()
 
 LOCK_NAMESPACE = 7302  # first key of pg_advisory_xact_lock(int, int): "lead routing into a team"
 BATCH = 200
+# The sweep of leads never routed: older than the grace (their task may still be on its way), younger than the
+# horizon (older ones were made before the sweep existed, or keep failing; they wait in the pool for a rep).
+WAITING_GRACE = timedelta(minutes=2)
+WAITING_HORIZON = timedelta(days=1)
 
 # LeadAssignment.reason
 RULE, MANUAL, CLAIMED, IMPORTED, REASSIGNED = "rule", "manual", "claimed", "import", "reassigned_untouched"
@@ -147,13 +155,33 @@ def _next_in_turn(people: list, last_user_id: int | None):
     return after[0] if after else people[0]
 
 
+def _team_of(rule: AssignmentRule) -> int | None:
+    """The team whose advisory lock picks for this rule take (none for a rule that names a user)."""
+    return rule.team_id if rule.team_id and not rule.user_id else None
+
+
+def lock_order(rule: AssignmentRule) -> tuple[int, int]:
+    """The order in which a transaction that picks for several rules must take them: the locks of one team, then
+    those of the next (rules naming a user first), so that it never holds a team's lock that another waits for
+    while waiting for that other's."""
+    return (_team_of(rule) or 0, rule.pk)
+
+
+def _lock_team(team_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, team_id])
+
+
 def pick(rule: AssignmentRule, *, exclude_user_id: int | None = None):
-    """The user who gets the rule's next lead, or None. Call inside a transaction: it locks the rule's row (and its
-    team) until the caller commits the assignment, so that the next pick sees it."""
+    """The user who gets the rule's next lead, or None. Call inside a transaction: it locks the rule's team, then the
+    rule's row, until the caller commits the assignment, so that the next pick sees it. (Always the team first: a
+    router of another rule into the same team holds the team's lock and then wants only his own rule's row.)"""
+    team_id = _team_of(rule)
+    if team_id:
+        _lock_team(team_id)
     rule = AssignmentRule.objects.select_for_update().get(pk=rule.pk)
-    if rule.team_id and not rule.user_id:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, rule.team_id])
+    if _team_of(rule) and _team_of(rule) != team_id:  # the rule was just given another team
+        _lock_team(rule.team_id)
     people = candidates(rule, exclude_user_id=exclude_user_id)
     if not people:
         return None
@@ -190,15 +218,16 @@ def assignment_notification(lead: Lead, user, assignment: LeadAssignment, assign
 
 
 def assign_lead_to(lead: Lead, user, *, reason: str, rule=None, assigned_by=None, touched: bool = False,
-                   now=None) -> tuple[LeadAssignment, NewNotification | None]:
+                   now=None, extra_fields=()) -> tuple[LeadAssignment, NewNotification | None]:
     """Make ``user`` the owner of the (locked) lead and record it; the notification for the caller to send (None
-    when he took it himself). ``touched``: the owner acted on it already (he claimed or entered it himself)."""
+    when he took it himself). ``touched``: the owner acted on it already (he claimed or entered it himself).
+    ``extra_fields``: other fields the caller set on the lead, saved with it."""
     now = now or timezone.now()
     lead.owner, lead.team_id, lead.assigned_at = user, user.team_id, now
     lead.touched_at = now if touched else None
     if lead.status == LeadStatus.NEW:
         lead.status = LeadStatus.ASSIGNED
-    lead.save(update_fields=["owner", "team", "assigned_at", "touched_at", "status", "updated_at"])
+    lead.save(update_fields=["owner", "team", "assigned_at", "touched_at", "status", "updated_at", *extra_fields])
     assignment = LeadAssignment.objects.create(lead=lead, user=user, rule=rule, assigned_by=assigned_by,
                                                reason=reason)
     if assigned_by is not None and assigned_by.pk == user.pk:
@@ -206,20 +235,45 @@ def assign_lead_to(lead: Lead, user, *, reason: str, rule=None, assigned_by=None
     return assignment, assignment_notification(lead, user, assignment, assigned_by)
 
 
-def lead_route(lead_id: int) -> LeadAssignment | None:
+def lead_route(lead_id: int, *, unrouted_only: bool = False) -> LeadAssignment | None:
     """Give a new lead to the rep its rules choose; None when it stays in the pool. Safe to run twice: a lead that
-    has an owner (or is closed, or gone) is left alone."""
+    has an owner (or is closed, or gone) is left alone; ``unrouted_only``: so is one the rules have run on already.
+    The lead is marked routed either way (``routed_at``), in the transaction that assigns it."""
     with pghistory.context(reason="lead_route"), transaction.atomic():
         lead = Lead.objects.select_for_update(of=("self",)).filter(pk=lead_id).first()
         if lead is None or lead.owner_id is not None or not lead.is_open:
             return None
+        if unrouted_only and lead.routed_at is not None:
+            return None
         rule = first_matching_rule(lead)
         user = pick(rule) if rule is not None else None
+        lead.routed_at = timezone.now()
         if user is None:
+            lead.save(update_fields=["routed_at"])
             return None
-        assignment, note = assign_lead_to(lead, user, reason=RULE, rule=rule)
+        assignment, note = assign_lead_to(lead, user, reason=RULE, rule=rule, extra_fields=["routed_at"])
         notify_many([note])
         return assignment
+
+
+def waiting_lead_ids(*, now=None, limit: int = BATCH) -> list[int]:
+    """New leads the rules have not run on (their task was lost, or failed each time): open, in the pool, never
+    assigned, made between a day and a few minutes ago; oldest first. A lead the rules ran on and could not place
+    is marked routed and is not among them: it waits in the pool for a rep."""
+    now = now or timezone.now()
+    return list(
+        Lead.objects.filter(OPEN_LEAD, owner__isnull=True, routed_at__isnull=True,
+                            created_at__gte=now - WAITING_HORIZON, created_at__lt=now - WAITING_GRACE)
+        .exclude(Exists(LeadAssignment.objects.filter(lead=OuterRef("pk"))))
+        .order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
+    )
+
+
+def leads_route_waiting(*, now=None, limit: int = BATCH) -> int:
+    """Route the waiting leads (``waiting_lead_ids``), one transaction each; how many found a rep. A lead a task is
+    routing meanwhile is routed once: the second to lock it finds it owned or marked."""
+    return sum(1 for lead_id in waiting_lead_ids(now=now, limit=limit)
+               if lead_route(lead_id, unrouted_only=True) is not None)
 
 
 # ------------------------------------------------------------------------------------ untouched leads
@@ -287,8 +341,15 @@ def leads_reassign_untouched(*, now=None, batch: int = BATCH) -> int:
                     return moved
                 rules = AssignmentRule.objects.in_bulk({lead.last_rule_id for lead in leads})
                 notes = []
-                # Rules locked in one order by every scan, so that two scans cannot wait on each other.
-                for lead in sorted(leads, key=lambda lead: (lead.last_rule_id, lead.pk)):
+
+                def in_lock_order(lead, rules=rules):
+                    rule = rules.get(lead.last_rule_id)
+                    return (*(lock_order(rule) if rule is not None else (0, 0)), lead.pk)
+
+                # The rules' locks are held to the end of the batch: taken in the one order every transaction
+                # follows (team, then rule), so that neither another scan nor a router can wait on this one in a
+                # circle (a router takes a team's lock, then his rule's row).
+                for lead in sorted(leads, key=in_lock_order):
                     old_owner, since = lead.owner, lead.assigned_at
                     rule = rules.get(lead.last_rule_id)
                     user = pick(rule, exclude_user_id=old_owner.pk) if rule is not None and rule.active else None

@@ -194,12 +194,15 @@ def customer_summary(*, user, customer, today=None) -> dict | None:
         return None
     today = today or timezone.localdate()
     orders = policy.orders_for(user).filter(customer=customer)
+    kept = ~Q(status=OrderStatus.CANCELLED)
     totals = orders.aggregate(
-        lifetime_value=Coalesce(Sum("total", filter=~Q(status=OrderStatus.CANCELLED)), Value(ZERO),
-                                output_field=MONEY_FIELD),
-        last_purchase=Max("ordered_on", filter=~Q(status=OrderStatus.CANCELLED)),
-        order_count=Count("pk", filter=~Q(status=OrderStatus.CANCELLED)),
+        # Amounts in other currencies are not added to yuan: they are listed beside it, one sum per currency.
+        lifetime_value=Coalesce(Sum("total", filter=kept & Q(currency="CNY")), Value(ZERO), output_field=MONEY_FIELD),
+        last_purchase=Max("ordered_on", filter=kept),
+        order_count=Count("pk", filter=kept),
     )
+    per_currency = orders.filter(kept).exclude(currency="CNY").values("currency").annotate(total=Sum("total"))
+    totals["other_currencies"] = list(per_currency.order_by("currency").values_list("currency", "total"))
     latest = list(orders.select_related("owner").order_by("-ordered_on", "-pk")[:5])
     contracts = []
     if user.has_perm("sales.view_contract"):

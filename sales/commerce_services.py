@@ -20,6 +20,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from customers import permissions as customer_policy
+from customers import services as customer_services
 
 from . import permissions as policy
 from . import pipeline_services
@@ -330,6 +331,7 @@ def quote_accept(*, actor, quote: Quote, create_contract: bool, create_order: bo
                       unit_price=line.unit_price, amount=line.amount)
             for line in quote.lines.all()
         ])
+        customer_services.customer_mark_deal(customer_id=customer.pk)
     quote.status = QuoteStatus.ACCEPTED
     quote.save(update_fields=["status", "updated_at"])
     moved = _win_opportunity(actor, quote.opportunity_id, move_opportunity or _pipeline_mover)
@@ -521,6 +523,7 @@ def order_create(*, actor, customer, data: dict, lines: list[dict], price_list: 
                   unit_price=line["unit_price"], amount=amount)
         for line, amount in zip(prepared, totals.amounts, strict=True)
     ])
+    customer_services.customer_mark_deal(customer_id=customer.pk)
     return order
 
 

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.accounts.selectors import visible_teams
 from customers.choices import PROVINCES, Source
@@ -39,16 +40,17 @@ class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label=_("search"), method="search",
         widget=forms.TextInput(
-            attrs={"placeholder": _("Name, company, phone or email"), "type": "search", "data-live-search": ""}
+            attrs={"placeholder": pgettext_lazy("lead", "Name, company, phone or email"), "type": "search",
+                   "data-live-search": ""}
         ),
     )
     view = django_filters.ChoiceFilter(
-        label=_("show"), method="filter_view", empty_label=_("All I can see"),
+        label=_("show"), method="filter_view", empty_label=pgettext_lazy("leads", "All I can see"),
         choices=[(VIEW_MINE, _("My leads")), (VIEW_POOL, _("Lead pool"))],
     )
     status = django_filters.MultipleChoiceFilter(label=_("status"), choices=LeadStatus.choices, widget=CHECKBOXES,
                                                  distinct=False)
-    source = django_filters.ChoiceFilter(label=_("source"), choices=Source.choices)
+    source = django_filters.ChoiceFilter(label=pgettext_lazy("lead", "source"), choices=Source.choices)
     owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=None)
     team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
     province = django_filters.ChoiceFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])

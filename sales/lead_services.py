@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from crm.accounts.selectors import assignable_users
 from crm.notifications.models import NotificationKind
 from crm.notifications.services import NewNotification, notify_many
+from customers import permissions as customer_policy
 from customers import services as customer_services
 from customers.choices import Kind, Source
 from customers.custom_fields import active_definitions
@@ -25,8 +26,9 @@ from customers.models import Contact, Customer
 from customers.search import phone_digits
 
 from . import permissions as policy
+from . import pipeline_services
 from .assignment import CLAIMED, MANUAL, assign_lead_to, province_name
-from .models import Lead, LeadAssignment, LeadStatus, Opportunity, Pipeline, StageHistory, StageKind
+from .models import Lead, LeadAssignment, LeadStatus, Opportunity
 from .models.leads import OPEN_LEAD
 
 LEAD_FIELDS = ["name", "company", "title", "mobile", "phone", "email", "province", "city", "source", "industry",
@@ -254,31 +256,44 @@ def _lock_keys(lead: Lead) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [CONVERT_LOCK_NAMESPACE, key])
 
 
-def default_first_stage():
-    pipeline = (Pipeline.objects.filter(active=True, is_default=True).first()
-                or Pipeline.objects.filter(active=True).order_by("position", "pk").first())
-    stage = pipeline.stages.filter(kind=StageKind.OPEN).order_by("position", "pk").first() if pipeline else None
-    if stage is None:
-        raise ValidationError(_("There is no pipeline with an open stage to put the opportunity in."))
-    return stage
+def _join_existing(*, actor, owner, customer: Customer) -> Customer | None:
+    """The live customer the lead is already, locked, once the lead may join it: a customer in the public pool
+    becomes ``owner``'s (within his claim limit, as if he claimed it); one held by someone only when ``actor`` may
+    change it (an admin, a manager over its team, a change share), otherwise the conversion is refused without
+    naming the customer. None when it was deleted meanwhile."""
+    checked = customer.owner_id is None
+    if checked:  # the owner's row before the customer's, in the order customer_claim takes them
+        customer_services.check_claim_limit(owner, actor=actor)
+    customer = Customer.objects.alive().select_for_update(of=("self",)).select_related("owner").filter(
+        pk=customer.pk).first()
+    if customer is None:
+        return None
+    if customer.owner_id is None:
+        if not checked:  # released to the pool a moment ago
+            customer_services.check_claim_limit(owner, actor=actor)
+        customer.owner, customer.team_id, customer.owned_since = owner, owner.team_id, timezone.now()
+        customer.save(update_fields=["owner", "team", "owned_since", "updated_at"])
+        return customer
+    if not customer_policy.customers_for(actor, customer_policy.CHANGE).filter(pk=customer.pk).exists():
+        raise ValidationError(
+            _("A customer with this lead's phone number or email already exists and is held by another rep "
+              "(%(owner)s). Ask him or your manager to share it with you or to transfer it, then convert the lead.")
+            % {"owner": customer.owner}
+        )
+    return customer
 
 
-def opportunity_open(*, actor, customer: Customer, owner, name: str, amount=None, expected_close=None,
-                     lead: Lead | None = None) -> Opportunity:
-    """A new opportunity in the first stage of the default pipeline, with its first stage-history row. (Stands in
-    until the pipeline part's services offer one.)"""
-    stage = default_first_stage()
-    now = timezone.now()
-    opportunity = Opportunity(
-        customer=customer, name=name, pipeline_id=stage.pipeline_id, stage=stage, owner=owner, team_id=owner.team_id,
-        lead=lead, stage_entered_at=now, expected_close=expected_close,
-    )
-    if amount is not None:
-        opportunity.amount = amount
-    opportunity.full_clean()
-    opportunity.save()
-    StageHistory.objects.create(opportunity=opportunity, stage=stage, entered_at=now, moved_by=actor)
-    return opportunity
+def _open_opportunity(*, actor, customer: Customer, owner, lead: Lead, values: dict) -> Opportunity:
+    """The conversion's opportunity, through the pipeline's own service; its errors said on the form as a whole."""
+    data = {"name": values.get("name") or default_opportunity_name(lead), "amount": values.get("amount"),
+            "expected_close": values.get("expected_close")}
+    try:
+        return pipeline_services.opportunity_create(
+            actor=actor, customer=customer, owner=owner, lead=lead,
+            data={key: value for key, value in data.items() if value is not None},
+        )
+    except ValidationError as error:
+        raise ValidationError(error.messages) from error
 
 
 def _customer_data(lead: Lead) -> dict:
@@ -316,8 +331,10 @@ def _contact_for(customer: Customer, lead: Lead) -> Contact | None:
 def lead_convert(*, actor, lead: Lead, opportunity: dict | None = None) -> Lead:
     """Turn a lead into customer + contact + opportunity, in one transaction. The customer is the live customer
     with the lead's phone or email when there is one (never a duplicate: a customer in the public pool becomes the
-    owner's; one held by someone else keeps its owner, and the new opportunity is the lead owner's), otherwise a new
-    one owned by the lead's owner. ``opportunity``: name, amount, expected_close; None to create none."""
+    owner's, within his claim limit; one held by someone else keeps its owner, and the new opportunity is the lead
+    owner's, but only when the converting user may change that customer: otherwise the conversion is refused),
+    otherwise a new one owned by the lead's owner. ``opportunity``: name, amount, expected_close; None to create
+    none."""
     if not (actor.has_perm("customers.add_customer") and (opportunity is None or actor.has_perm(
             "sales.add_opportunity"))):
         raise PermissionDenied
@@ -328,19 +345,15 @@ def lead_convert(*, actor, lead: Lead, opportunity: dict | None = None) -> Lead:
         owner = locked.owner or actor
         _lock_keys(locked)
         customer = matching_customer(locked)
+        if customer is not None:
+            customer = _join_existing(actor=actor, owner=owner, customer=customer)
         if customer is None:
             customer = customer_services.customer_create(actor=actor, data=_customer_data(locked), owner=owner)
-        elif customer.owner_id is None:
-            Customer.objects.filter(pk=customer.pk, owner__isnull=True).update(
-                owner=owner, team_id=owner.team_id, owned_since=timezone.now(), updated_at=timezone.now())
         _contact_for(customer, locked)
         now = timezone.now()
         if opportunity is not None:
-            locked.opportunity = opportunity_open(
-                actor=actor, customer=customer, owner=owner, lead=locked,
-                name=opportunity.get("name") or default_opportunity_name(locked),
-                amount=opportunity.get("amount"), expected_close=opportunity.get("expected_close"),
-            )
+            locked.opportunity = _open_opportunity(actor=actor, customer=customer, owner=owner, lead=locked,
+                                                   values=opportunity)
         if locked.owner_id is None:
             locked.owner, locked.team_id, locked.assigned_at = owner, owner.team_id, now
             LeadAssignment.objects.create(lead=locked, user=owner, assigned_by=actor, reason=MANUAL)

@@ -223,6 +223,9 @@ def lead_convert(request, pk):
     context = {
         "lead": lead, "form": form, "match": match, "may_open": may_open,
         "match_visible": match is not None and customer_policy.can(request.user, customer_policy.VIEW, match),
+        # Someone else's customer the user may not change: the conversion would be refused (lead_convert).
+        "match_refused": match is not None and match.owner_id is not None
+        and not customer_policy.can(request.user, customer_policy.CHANGE, match),
         "owner": lead.owner or request.user,
     }
     return render(request, "sales/leads/lead_convert.html", context)

@@ -35,7 +35,6 @@ def _person(last: str, first: str, username: str) -> str:
 
 class OpportunityExporter(Exporter):
     model_key = "sales.opportunity"
-    # Needs Opportunity.Meta.permissions = [("export_opportunity", ...)] (asked for; see the pipeline notes).
     permission = "sales.export_opportunity"
     verbose_name_plural = Opportunity._meta.verbose_name_plural
     list_url_name = "sales:opportunity_list"

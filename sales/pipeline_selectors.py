@@ -8,15 +8,15 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import BooleanField, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from . import permissions as policy
+from .commerce_totals import money
 from .models import Opportunity, Pipeline, Stage, StageHistory, StageKind
 
 CARDS_PER_PAGE = 20
-CENT = Decimal("0.01")
 HOME_CURRENCY = "CNY"
 
 
@@ -81,15 +81,16 @@ class BoardSummary:
 
 
 def column_totals(queryset: QuerySet, stages: list[Stage]) -> dict[int, dict]:
-    """Count, amount and weighted amount per stage over ``queryset`` (scoped and filtered), in one GROUP BY."""
-    weighted = ExpressionWrapper(F("amount") * F("stage__probability") / 100,
-                                 output_field=DecimalField(max_digits=24, decimal_places=6))
+    """Count, amount and weighted amount per stage over ``queryset`` (scoped and filtered), in one GROUP BY. A
+    stage has one probability, so its weighted amount is its total × probability (exactly the sum of the cards'
+    amount × probability): no join to the stages, no multiplication per row in the database."""
     rows = (
         queryset.filter(stage__in=[s.pk for s in stages]).order_by().values("stage_id")
-        .annotate(count=Count("pk"), total=Sum("amount"), weighted=Sum(weighted),
+        .annotate(count=Count("pk"), total=Sum("amount"),
                   other_currencies=Count("pk", filter=~Q(currency=HOME_CURRENCY)))
     )
-    return {row["stage_id"]: row for row in rows}
+    probability = {s.pk: s.probability for s in stages}
+    return {row["stage_id"]: {**row, "weighted": row["total"] * probability[row["stage_id"]] / 100} for row in rows}
 
 
 def board_columns(queryset: QuerySet, stages: list[Stage], *, cards: bool = True) -> list[Column]:
@@ -100,8 +101,8 @@ def board_columns(queryset: QuerySet, stages: list[Stage], *, cards: bool = True
     for stage in stages:
         row = totals.get(stage.pk, {})
         column = Column(
-            stage=stage, count=row.get("count", 0), total=(row.get("total") or Decimal("0")).quantize(CENT),
-            weighted=(row.get("weighted") or Decimal("0")).quantize(CENT),
+            stage=stage, count=row.get("count", 0), total=money(row.get("total") or 0),
+            weighted=money(row.get("weighted") or 0),
             other_currencies=row.get("other_currencies", 0),
         )
         if cards and column.count:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,15 +20,16 @@ from django.utils.translation import pgettext
 
 from crm.accounts.selectors import assignable_users
 from customers import permissions as customer_policy
+from customers import services as customer_services
 
 from . import permissions as policy
+from .commerce_totals import money
 from .models import Opportunity, OpportunityLine, Pipeline, Product, Stage, StageHistory, StageKind
 
 OPPORTUNITY_FIELDS = ("name", "amount", "currency", "expected_close", "next_step")
 # A move validates what it changes; the other foreign keys were valid when the row was locked (each would cost a
 # query on the board's hottest request).
 UNCHANGED_BY_A_MOVE = ["customer", "pipeline", "owner", "team", "lead"]
-CENT = Decimal("0.01")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -43,10 +44,12 @@ def first_open_stage(pipeline: Pipeline) -> Stage | None:
 
 
 def _lock(actor, opportunity: Opportunity) -> Opportunity:
-    """The opportunity, locked for this transaction, if ``actor`` may change it."""
+    """The opportunity, locked for this transaction, if ``actor`` may change it.
+
+    No select_related("stage"): a second mover waiting for the lock would have PostgreSQL re-check the joined
+    stage row it read before waiting against the moved opportunity's new stage, find no match, and be refused."""
     try:
-        return (policy.opportunities_for(actor, policy.CHANGE).select_for_update(of=("self",))
-                .select_related("stage").get(pk=opportunity.pk))
+        return policy.opportunities_for(actor, policy.CHANGE).select_for_update(of=("self",)).get(pk=opportunity.pk)
     except Opportunity.DoesNotExist:
         raise PermissionDenied(_("You may not change this opportunity.")) from None
 
@@ -132,10 +135,18 @@ def opportunity_move(*, actor, opportunity: Opportunity, stage: Stage, lost_reas
     """
     locked = _lock(actor, opportunity)
     from_stage_id = locked.stage_id
-    # Re-read inside the transaction: the stage may have been deleted or reordered meanwhile.
-    stage = Stage.objects.filter(pk=stage.pk, pipeline_id=locked.pipeline_id).first()
-    if stage is None:
-        raise ValidationError({"stage": _("This stage is not in the opportunity's pipeline.")})
+    # Re-read inside the transaction under a KEY SHARE lock: an administrator deleting (merging) the stage right now
+    # finishes first and the stage is gone, or waits until this move is committed and then merges the card too.
+    # Moves into one stage do not wait for each other (KEY SHARE locks do not conflict).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sales_stage WHERE id = %s AND pipeline_id = %s FOR KEY SHARE",
+                       [stage.pk, locked.pipeline_id])
+        still_there = cursor.fetchone() is not None
+    if not still_there:
+        if Stage.objects.filter(pk=stage.pk).exists():
+            raise ValidationError({"stage": _("This stage is not in the opportunity's pipeline.")})
+        raise ValidationError({"stage": _("This stage was just removed. Reload the page and move the card again.")})
+    stage = Stage.objects.get(pk=stage.pk)
     if stage.pk == from_stage_id:
         return Moved(locked, from_stage_id)
     reason = (lost_reason or "").strip()
@@ -150,6 +161,8 @@ def opportunity_move(*, actor, opportunity: Opportunity, stage: Stage, lost_reas
     locked.lost_reason = reason if stage.kind == StageKind.LOST else ""
     locked.full_clean(exclude=UNCHANGED_BY_A_MOVE)
     locked.save(update_fields=["stage", "stage_entered_at", "closed_at", "lost_reason", "updated_at"])
+    if stage.kind == StageKind.WON:
+        customer_services.customer_mark_deal(customer_id=locked.customer_id)
     return Moved(locked, from_stage_id)
 
 
@@ -170,7 +183,7 @@ def _line_total(opportunity_id: int) -> Decimal:
         total=Sum(ExpressionWrapper(F("quantity") * F("unit_price"),
                                     output_field=DecimalField(max_digits=28, decimal_places=4)))
     )["total"]
-    return (total or Decimal("0")).quantize(CENT)
+    return money(total or 0)
 
 
 def _follow_lines(opportunity: Opportunity) -> None:

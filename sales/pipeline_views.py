@@ -24,6 +24,7 @@ from customers.search import search_condition
 from . import permissions as policy
 from . import pipeline_selectors as selectors
 from . import pipeline_services as services
+from .commerce_totals import money
 from .models import Opportunity, OpportunityLine, Pipeline, Stage
 from .pipeline_filters import BoardFilter, OpportunityListFilter
 from .pipeline_forms import (
@@ -200,7 +201,7 @@ def opportunity_detail(request, pk):
                                                                                              opportunity)
     lines = list(opportunity.lines.select_related("product").order_by("pk"))
     for line in lines:
-        line.total = (line.quantity * line.unit_price).quantize(services.CENT)
+        line.total = money(line.quantity * line.unit_price)
     context = {
         "opportunity": opportunity, "history": selectors.stage_history(opportunity), "lines": lines,
         "lines_total": sum((line.total for line in lines), start=Decimal("0")),

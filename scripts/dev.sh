@@ -390,6 +390,7 @@ cmd_run() {
     set_up_django
     say "Loading demo data"
     python manage.py seed_demo --customers 2000 --print-logins
+    python manage.py seed_sales_demo
     say "The CRM is at http://127.0.0.1:$CRM_WEB_PORT/  (Ctrl-C stops it)"
     # -e /dev/null: honcho would otherwise load .env, which holds docker compose settings.
     exec honcho start -f Procfile -e /dev/null

@@ -32,7 +32,8 @@ SALES_WORK = [
                   "paymentplan", "payment")
     for action in ("view", "add", "change")
 ] + ["sales.view_product", "sales.view_pricelist", "sales.view_pipeline", "sales.view_stage", "sales.claim_lead"]
-SALES_MANAGEMENT = ["sales.assign_lead", "sales.import_lead", "sales.delete_lead", "sales.delete_opportunity"]
+SALES_MANAGEMENT = ["sales.assign_lead", "sales.import_lead", "sales.delete_lead", "sales.delete_opportunity",
+                    "sales.export_opportunity", "sales.export_order"]
 
 # Module permissions per role. Record scope (which customers) is decided by customers.permissions;
 # these only decide which modules and actions a role has at all.

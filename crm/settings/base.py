@@ -114,6 +114,8 @@ LANGUAGE_CODE = env("CRM_LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Amounts grouped by thousands in Chinese too (crm/formats/zh_Hans).
+FORMAT_MODULE_PATH = ["crm.formats"]
 USE_TZ = True
 TIME_ZONE = env("CRM_TIME_ZONE", default="Asia/Shanghai")
 
@@ -154,6 +156,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sales-reassign-untouched-leads": {
         "task": "sales.tasks.reassign_untouched_leads",
+        "schedule": crontab(minute="*/5"),
+    },
+    "sales-route-waiting-leads": {
+        "task": "sales.tasks.route_waiting_leads",
         "schedule": crontab(minute="*/5"),
     },
     "sales-remind-overdue-payments": {

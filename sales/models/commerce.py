@@ -208,6 +208,7 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-ordered_on", "-pk"]
+        permissions = [("export_order", _("Can export orders"))]
         indexes = [models.Index(fields=["customer", "-ordered_on"], name="order_customer")]
 
     def __str__(self):

@@ -34,7 +34,7 @@ class Lead(models.Model):
     email = models.EmailField(_("email"), blank=True)
     province = models.CharField(_("province"), max_length=30, blank=True)
     city = models.CharField(_("city"), max_length=50, blank=True)
-    source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
+    source = models.CharField(pgettext_lazy("lead", "source"), max_length=20, choices=Source.choices, blank=True)
     industry = models.CharField(_("industry"), max_length=20, choices=Industry.choices, blank=True)
     campaign = models.CharField(_("campaign"), max_length=100, blank=True)
     message = models.TextField(_("message"), blank=True)
@@ -48,6 +48,9 @@ class Lead(models.Model):
     assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
     # The owner's first action on it (a status change, an interaction): until then it may be re-assigned.
     touched_at = models.DateTimeField(_("first handled"), null=True, blank=True)
+    # When the assignment rules last ran on it (placed or left in the pool). A new lead still without it a few
+    # minutes after it was made lost its routing task (or the task failed): the sweep routes it once more.
+    routed_at = models.DateTimeField(_("routed"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

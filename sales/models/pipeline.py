@@ -1,6 +1,6 @@
 """Pipelines, their stages, and opportunities (商机) moving through them."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pghistory
 from django.conf import settings
@@ -82,6 +82,7 @@ class Opportunity(models.Model):
         verbose_name = _("opportunity")
         verbose_name_plural = _("opportunities")
         ordering = ["-updated_at", "-pk"]
+        permissions = [("export_opportunity", _("Can export opportunities"))]
         indexes = [
             # The board: one column at a time, cards paginated.
             models.Index(fields=["stage", "-stage_entered_at", "-id"], name="opportunity_column"),
@@ -89,6 +90,13 @@ class Opportunity(models.Model):
             models.Index(fields=["team", "stage"], name="opportunity_team_stage"),
             models.Index(fields=["customer", "-created_at"], name="opportunity_customer"),
             models.Index(fields=["expected_close"], condition=OPEN_OPPORTUNITY, name="opportunity_open_close"),
+            # The list's sorts (the tie on id as the list adds it): a page walks an index instead of sorting every
+            # visible opportunity (bench/kanban.py).
+            models.Index(fields=["-updated_at", "-id"], name="opportunity_updated"),
+            models.Index(fields=["-created_at", "-id"], name="opportunity_created"),
+            models.Index(fields=["-amount", "-id"], name="opportunity_amount"),
+            models.Index(fields=["expected_close", "-id"], name="opportunity_expected_close"),
+            models.Index(fields=["name", "-id"], name="opportunity_name"),
         ]
 
     def __str__(self):
@@ -99,7 +107,7 @@ class Opportunity(models.Model):
 
     @property
     def weighted_amount(self) -> Decimal:
-        return (self.amount * self.stage.probability / 100).quantize(Decimal("0.01"))
+        return (self.amount * self.stage.probability / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 class StageHistory(models.Model):

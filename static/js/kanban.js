@@ -153,7 +153,10 @@
     const card = event.detail.elt;
     if (!card || !card.classList || !card.classList.contains("kanban-card")) { return; }
     putBack(card, card.kanbanOrigin);
-    showError(event.detail.xhr.responseText || texts().failed);
+    const xhr = event.detail.xhr;
+    // The server explains a refusal in plain text; anything else (an HTML error page) is not shown as it is.
+    const plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
+    showError(plain && xhr.responseText ? xhr.responseText : (xhr.status === 404 ? texts().gone : texts().failed));
   });
   document.addEventListener("htmx:sendError", function (event) {
     const card = event.detail.elt;

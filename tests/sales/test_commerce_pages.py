@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -272,12 +271,16 @@ def test_order_form_creates_an_order_with_its_lines(client_as, sales_rep):
 # ------------------------------------------------------------------------------------------------- export
 
 
+def test_only_roles_with_the_export_permission_see_the_export_menus(client_as, sales_manager, sales_rep):
+    # managers may export opportunities and orders (the role grants it), reps may not
+    for url in (reverse("sales:order_list"), reverse("sales:opportunity_list")):
+        assert 'id="export-form"' in client_as(sales_manager).get(url).content.decode()
+        assert 'id="export-form"' not in client_as(sales_rep).get(url).content.decode()
+
+
 def test_the_order_export_holds_the_lists_rows_only(sales_rep, mine, hangzhou):
-    # given the export permission (the Order model does not declare it yet: made here as a migration would)
-    permission, _ = Permission.objects.get_or_create(
-        codename="export_order", content_type=ContentType.objects.get_for_model(Order),
-        defaults={"name": "Can export orders"})
-    sales_rep.user_permissions.add(permission)
+    # given the export permission, which an admin may give a rep's role
+    sales_rep.user_permissions.add(Permission.objects.get(codename="export_order"))
     rep = type(sales_rep).objects.get(pk=sales_rep.pk)
     # when the rep exports his order list
     job = exports.export_job_create(actor=rep, model_key="sales.order", query="", fmt="csv", language="en")

@@ -207,7 +207,7 @@ def test_each_overdue_instalment_is_reminded_once_to_the_owner(sales_rep, other_
     assert keys == sorted([f"payment-overdue:{overdue.pk}", f"payment-overdue:{partly.pk}"])
     assert [n.dedupe_key for n in _reminders(other_rep)] == [f"payment-overdue:{order_plan.pk}"]
     reminder = Notification.objects.get(dedupe_key=f"payment-overdue:{partly.pk}")
-    assert contract.number in reminder.title and "1500.00" in reminder.title  # what is outstanding
+    assert contract.number in reminder.title and "1,500.00" in reminder.title  # what is outstanding
     assert reminder.url == contract.get_absolute_url() + "#payments"
     assert PaymentPlan.objects.filter(reminded_on=today).count() == 3
 

@@ -264,7 +264,7 @@ def test_printable_view_has_the_company_the_lines_and_totals(client_as, sales_re
     html = response.content.decode()
     assert response.status_code == 200
     assert "上海示例信息技术有限公司" in html and quote.number in html and customer.company in html
-    assert "实施服务" in html and f"{quote.total:.2f}" in html
+    assert "实施服务" in html and f"{quote.total:,.2f}" in html
     assert "d-print-none" in html  # the toolbar stays off the paper
     assert 'id="sidebar"' not in html  # a page of its own, without the menus
 

@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from customers.models import Contact, Customer
+from customers import services as customer_services
+from customers.models import Contact, Customer, PoolSettings
 from sales import lead_services
-from sales.models import Lead, LeadStatus, Opportunity, StageHistory
+from sales.models import Lead, LeadStatus, Opportunity, Pipeline, StageHistory
 from tests.factories import ContactFactory, CustomerFactory
 from tests.factories.sales_leads import LeadFactory
 
@@ -104,13 +105,59 @@ def test_a_pool_customer_becomes_the_lead_owners(sales_rep, teams):
     assert (pooled.owner, pooled.team) == (sales_rep, teams.shanghai)
 
 
-def test_a_customer_held_by_someone_else_keeps_its_owner_and_the_opportunity_is_the_lead_owners(sales_rep,
-                                                                                                south_rep):
-    theirs = CustomerFactory(owner=south_rep, mobile="+8613800004444")
-    converted = convert(sales_rep, LeadFactory(owner=sales_rep, mobile="+8613800004444"))
+def test_a_pool_customer_is_not_taken_past_the_owners_claim_limit(sales_rep, sales_manager):
+    limits = PoolSettings.current()
+    limits.claim_limit = 1
+    limits.save()
+    CustomerFactory(owner=sales_rep)  # he holds the limit already
+    pooled = CustomerFactory(owner=None, mobile="+8613800003333")
+    lead = LeadFactory(owner=sales_rep, mobile="+8613800003333")
+    # converting is refused with the words a claim gets
+    with pytest.raises(ValidationError) as refused:
+        convert(sales_rep, lead)
+    with pytest.raises(customer_services.ClaimError) as claim_refused:
+        customer_services.customer_claim(actor=sales_rep, customer_id=pooled.pk)
+    assert refused.value.messages == claim_refused.value.messages
+    assert "1" in refused.value.messages[0]
+    # and nothing changed: the customer is still in the pool, the lead open, no opportunity
+    pooled.refresh_from_db()
+    lead.refresh_from_db()
+    assert (pooled.owner, lead.status, lead.customer) == (None, LeadStatus.ASSIGNED, None)
+    assert not Opportunity.objects.exists() and not Contact.objects.filter(customer=pooled).exists()
+    # a manager converting it for him is told whose limit it is
+    with translation.override("en"), pytest.raises(ValidationError, match=f"{sales_rep} already holds 1 customers"):
+        convert(sales_manager, lead)
+
+
+def test_a_customer_held_by_another_rep_the_converting_rep_may_not_change_is_refused_without_naming_it(
+        sales_rep, south_rep):
+    theirs = CustomerFactory(owner=south_rep, name="华南机密客户", mobile="+8613800004444")
+    lead = LeadFactory(owner=sales_rep, name="某人", mobile="+8613800004444")
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        convert(sales_rep, lead)
+    (message,) = refused.value.messages
+    assert "already exists and is held by another rep" in message and str(south_rep) in message
+    assert "华南机密客户" not in message
+    # nothing was written into that customer, and the lead is still open
+    lead.refresh_from_db()
+    assert (lead.status, lead.customer, lead.opportunity) == (LeadStatus.ASSIGNED, None, None)
+    assert not Contact.objects.filter(customer=theirs).exists() and not Opportunity.objects.exists()
+    # a customer only shared with him to view is no different
+    customer_services.customer_share(actor=south_rep, customer=theirs, level="view_customer", user=sales_rep)
+    with translation.override("en"), pytest.raises(ValidationError, match="held by another rep"):
+        convert(sales_rep, lead)
+
+
+@pytest.mark.parametrize("who", ["admin", "manager"])
+def test_who_may_change_a_customer_held_by_someone_else_converts_onto_it_and_it_keeps_its_owner(
+        who, admin_user, sales_manager, sales_rep, other_rep):
+    actor = {"admin": admin_user, "manager": sales_manager}[who]
+    theirs = CustomerFactory(owner=other_rep, mobile="+8613800004444")  # 杭州组, in the manager's subtree
+    converted = convert(actor, LeadFactory(owner=sales_rep, name="新联系人", mobile="+8613800004444"))
     theirs.refresh_from_db()
-    assert (converted.customer, theirs.owner) == (theirs, south_rep)
+    assert (converted.customer, theirs.owner) == (theirs, other_rep)
     assert converted.opportunity.owner == sales_rep
+    assert Contact.objects.filter(customer=theirs, name="新联系人").exists()
 
 
 def test_a_manager_converting_his_reps_lead_makes_the_rep_owner(sales_manager, other_rep, teams):
@@ -166,6 +213,34 @@ def test_converting_from_the_page_goes_to_the_customer(client_as, sales_rep):
     # and the customer's timeline shows the lead it came from
     timeline = client_as(sales_rep).get(lead.customer.get_absolute_url() + "?tab=timeline").content.decode()
     assert f'id="lead-{lead.pk}"' in timeline
+
+
+def test_the_page_says_a_customer_held_by_another_rep_cannot_be_joined_and_posting_changes_nothing(
+        client_as, sales_rep, south_rep):
+    theirs = CustomerFactory(owner=south_rep, name="华南机密客户", mobile="+8613800006666")
+    lead = LeadFactory(owner=sales_rep, mobile="+8613800006666")
+    rep = client_as(sales_rep)
+    page = rep.get(reverse("sales:lead_convert", args=[lead.pk])).content.decode()
+    assert 'id="convert-refused"' in page and f"held by another rep ({south_rep})" in page
+    assert "华南机密客户" not in page
+    # a post anyway (a stale page) shows why, on the form, without the customer's name
+    response = rep.post(reverse("sales:lead_convert", args=[lead.pk]),
+                        {"create_opportunity": "on", "opportunity_name": "机会", "amount": "100"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "alert-danger" in page and "already exists and is held by" in page
+    assert "华南机密客户" not in page
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.ASSIGNED and not Contact.objects.filter(customer=theirs).exists()
+
+
+def test_a_missing_pipeline_is_said_on_the_form(client_as, sales_rep):
+    Pipeline.objects.update(active=False)
+    lead = LeadFactory(owner=sales_rep)
+    response = client_as(sales_rep).post(reverse("sales:lead_convert", args=[lead.pk]), {
+        "create_opportunity": "on", "opportunity_name": "x"})
+    assert response.status_code == 200 and "Choose an active pipeline." in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.ASSIGNED and lead.customer is None
 
 
 def test_converting_without_an_opportunity_from_the_page(client_as, sales_rep):

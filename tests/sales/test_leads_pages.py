@@ -133,6 +133,8 @@ def test_the_list_runs_a_bounded_number_of_queries(client_as, sales_manager, sal
 
 
 def test_the_manager_assigns_leads_in_bulk(client_as, sales_manager, sales_rep, book):
+    sales_rep.language = "en"  # the language of his notifications
+    sales_rep.save(update_fields=["language"])
     ids = [book["pool"].pk, book["hangzhou"].pk, book["mine_closed"].pk]
     response = client_as(sales_manager).post(reverse("sales:lead_bulk"), {"ids": ids, "owner": sales_rep.pk,
                                                                           "next": LIST + "?view=pool"})
@@ -177,6 +179,8 @@ def test_a_rep_owns_the_lead_he_enters(client_as, sales_rep, teams):
 
 
 def test_a_manager_chooses_the_owner_who_is_told(client_as, sales_manager, other_rep):
+    other_rep.language = "en"  # the language of his notifications
+    other_rep.save(update_fields=["language"])
     client_as(sales_manager).post(reverse("sales:lead_create"), {"name": "派给李芳", "email": "x@y.cn",
                                                                   "owner": other_rep.pk})
     lead = Lead.objects.get()

@@ -18,11 +18,18 @@ def four_hours(settings):
     settings.CRM_LEAD_REASSIGN_AFTER_HOURS = 4
 
 
+@pytest.fixture(autouse=True)
+def english_manager(sales_manager):
+    """The manager reads his notifications in English (the tests compare their words)."""
+    sales_manager.language = "en"
+    sales_manager.save(update_fields=["language"])
+
+
 @pytest.fixture
 def team(db, sales_manager):
-    """A team managed by the sales manager, with three reps and a round-robin rule."""
+    """A team managed by the sales manager, with three reps (who read English) and a round-robin rule."""
     team = TeamFactory(name="跟进组", manager=sales_manager)
-    team.reps = reps_in(team, 3)
+    team.reps = reps_in(team, 3, language="en")
     team.rule = AssignmentRuleFactory(name="轮询", team=team)
     return team
 
