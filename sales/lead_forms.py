@@ -6,6 +6,7 @@ import re
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.formfields import PhoneNumberField
 
 from crm.accounts.models import Team
@@ -128,7 +129,7 @@ class WebLeadForm(forms.Form):
     name = forms.CharField(label=_("Your name"), max_length=100)
     company = forms.CharField(label=_("Company"), max_length=200, required=False)
     mobile = PhoneNumberField(label=_("Mobile"), required=False)
-    email = forms.EmailField(label=_("Email"), required=False)
+    email = forms.EmailField(label=pgettext_lazy("address", "Email"), required=False)
     province = forms.ChoiceField(label=_("Province"), required=False,
                                  choices=[("", _("— choose —")), *[(p, p) for p in PROVINCES]])
     message = forms.CharField(label=_("Message"), max_length=2000, required=False,

@@ -37,7 +37,7 @@ class Lead(models.Model):
     source = models.CharField(pgettext_lazy("lead", "source"), max_length=20, choices=Source.choices, blank=True)
     industry = models.CharField(_("industry"), max_length=20, choices=Industry.choices, blank=True)
     campaign = models.CharField(_("campaign"), max_length=100, blank=True)
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(pgettext_lazy("lead", "message"), blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     # No owner: the lead waits in the lead pool (线索池) for the assignment rules or a rep to take it.
