@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class ReportsConfig(AppConfig):
     name = "reports"
     verbose_name = _("Reports")
+
+    def ready(self) -> None:
+        # Each report module registers its reports (reports.registry); the list below grows with them.
+        from importlib import import_module
+
+        for name in ("activity_reports",):
+            import_module(f"reports.{name}")
