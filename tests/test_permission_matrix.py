@@ -154,6 +154,11 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     "notifications:read_all":   {"GET": row(405, 405, 405, 405, 405),
                                  "POST": row(302, 302, 302, 302, 302)},
     "account_settings":         {"GET": row(200, 200, 200, 200, 200)},
+    # reports: each report needs the module permissions of the data it reads, and counts only the viewer's scope
+    # (a rep's own records); _path opens the activity report, which every role with interactions may read
+    "reports:index":            {"GET": row(200, 200, 200, 200, 200)},
+    "reports:report":           {"GET": row(200, 200, 200, 200, 200)},
+    "reports:export":           {"GET": row(200, 200, 200, 200, 200)},
     # ----------------------------------------------------------------------------------------- sales: leads
     # leads carry their own owner (the one in _path is 杭州组's): admins and 华东's manager see it, the 上海组 rep
     # does not (404); marketing may view and add leads but sees only its own (404); support has no lead module (403)
@@ -405,6 +410,8 @@ def _path(name, world) -> str:
         values["customer_pk"] = world.customer.pk
     if name == "notifications:read":
         values["pk"] = world.notification.pk
+    if name.startswith("reports:"):
+        values["key"], values["table"] = "activity", "weekly"
     if name.startswith("sales:"):
         values.update(_sales_path_values(name, world))
     params = APP_URLS[name].pattern.converters
