@@ -5,16 +5,17 @@ from datetime import timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.accounts.selectors import assignable_users, visible_teams
+from crm.accounts.selectors import assignable_users, team_subtree_ids, visible_teams
 from customers.models import Customer
 from customers.search import search_condition
 
-from .models import Opportunity, Pipeline, Stage, StageKind
+from .models import Opportunity, Pipeline, Stage, StageHistory, StageKind
+from .pipeline_forms import CURRENCIES
 
 DATE_RANGE = django_filters.widgets.DateRangeWidget(attrs={"type": "date", "class": "form-control"})
 
@@ -56,7 +57,7 @@ class _OpportunityFilter(django_filters.FilterSet):
     def active(self) -> bool:
         """Whether any filter narrows the set (the page says so, and offers to clear them)."""
         data = self.form.cleaned_data if self.is_bound and self.form.is_valid() else {}
-        return any(value not in (None, "", [], slice(None)) and name not in ("sort", "closed")
+        return any(value not in (None, "", [], slice(None)) and name not in ("sort", "closed", "subteams")
                    for name, value in data.items())
 
 
@@ -84,6 +85,20 @@ class BoardFilter(_OpportunityFilter):
 
 
 STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
+REACHING_KINDS = (StageKind.OPEN, StageKind.WON)
+
+
+def reached_condition(stage: Stage) -> Q:
+    """Deals of the stage's pipeline that reached the stage: were in it, or in an open or won stage after it (a won
+    deal passed every open stage); a lost stage is reached only by being in it. The stage history says where a deal
+    has been, its current stage where it is. The funnel report (reports/sales_reports.py) counts the same way."""
+    if stage.kind == StageKind.LOST:
+        been, now = StageHistory.objects.filter(stage=stage), Q(stage=stage)
+    else:
+        later = {"kind__in": REACHING_KINDS, "position__gte": stage.position, "pipeline_id": stage.pipeline_id}
+        been = StageHistory.objects.filter(**{f"stage__{k}": v for k, v in later.items()})
+        now = Q(**{f"stage__{k}": v for k, v in later.items()})
+    return Q(pipeline_id=stage.pipeline_id) & (Exists(been.filter(opportunity_id=OuterRef("pk"))) | now)
 
 
 class OpportunityListFilter(_OpportunityFilter):
@@ -95,6 +110,20 @@ class OpportunityListFilter(_OpportunityFilter):
     pipeline = django_filters.ModelChoiceFilter(label=_("pipeline"), queryset=Pipeline.objects.all())
     stage = django_filters.ModelChoiceFilter(label=_("stage"), queryset=Stage.objects.select_related("pipeline"))
     customer = django_filters.NumberFilter(field_name="customer_id", widget=forms.HiddenInput)
+    # For the reports' drill-downs (reports/performance_reports.py): deals closed between two days, in one currency,
+    # of a team with its sub-teams.
+    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None, method="filter_team")
+    subteams = django_filters.BooleanFilter(label=_("with its sub-teams"), method="filter_subteams",
+                                            widget=forms.CheckboxInput)
+    closed_at = django_filters.DateFromToRangeFilter(label=_("closed"), widget=DATE_RANGE)
+    currency = django_filters.ChoiceFilter(label=_("currency"), choices=CURRENCIES, empty_label=_("Any currency"))
+    # For the funnel and forecast drill-downs (reports/sales_reports.py): deals created between two days, deals that
+    # reached a stage (reached_condition), deals without an expected close.
+    created = django_filters.DateFromToRangeFilter(label=_("created"), field_name="created_at", widget=DATE_RANGE)
+    reached = django_filters.ModelChoiceFilter(label=_("reached stage"), queryset=Stage.objects.all(),
+                                               method="filter_reached")
+    no_close_date = django_filters.BooleanFilter(label=_("no expected close"), field_name="expected_close",
+                                                 lookup_expr="isnull")
     sort = django_filters.OrderingFilter(
         label=_("sort"), empty_label=_("Recently updated"),
         fields=[("updated_at", "updated"), ("created_at", "created"), ("amount", "amount"),
@@ -106,6 +135,17 @@ class OpportunityListFilter(_OpportunityFilter):
     def filter_status(self, queryset, name, value):
         kinds = {STATUS_OPEN: StageKind.OPEN, STATUS_WON: StageKind.WON, STATUS_LOST: StageKind.LOST}
         return queryset.filter(stage__kind=kinds[value]) if value in kinds else queryset
+
+    def filter_reached(self, queryset, name, stage):
+        return queryset.filter(reached_condition(stage))
+
+    def filter_team(self, queryset, name, value):
+        if self.form.cleaned_data.get("subteams"):
+            return queryset.filter(team_id__in=team_subtree_ids([value.pk]))
+        return queryset.filter(team=value)
+
+    def filter_subteams(self, queryset, name, value):
+        return queryset  # read by filter_team
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

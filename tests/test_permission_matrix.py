@@ -159,6 +159,12 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     "reports:index":            {"GET": row(200, 200, 200, 200, 200)},
     "reports:report":           {"GET": row(200, 200, 200, 200, 200)},
     "reports:export":           {"GET": row(200, 200, 200, 200, 200)},
+    # sales targets: admins and managers of a team set them (for their subtree); others 403. An empty month POST
+    # writes nothing and goes back to the month's page
+    "reports:target_list":      {"GET": row(200, 200, 403, 403, 403),
+                                 "POST": row(302, 302, 403, 403, 403)},
+    "reports:target_copy":      {"GET": row(405, 405, 405, 405, 405),
+                                 "POST": row(302, 302, 403, 403, 403)},
     # ----------------------------------------------------------------------------------------- sales: leads
     # leads carry their own owner (the one in _path is 杭州组's): admins and 华东's manager see it, the 上海组 rep
     # does not (404); marketing may view and add leads but sees only its own (404); support has no lead module (403)
@@ -444,6 +450,8 @@ def _upload():
 
 
 POST_DATA = {
+    "reports:target_list": lambda world: {"month": "2025-03"},
+    "reports:target_copy": lambda world: {"month": "2025-03"},
     "customers:unshare": lambda world: {"user": world.sales_rep.pk},
     "customers:share": lambda world: {"user": world.sales_rep.pk, "level": "view_customer"},
     "exports:create": lambda world: {"model": "customers.customer", "query": "", "format": "csv"},
