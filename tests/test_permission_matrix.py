@@ -26,6 +26,7 @@ from crm.imports.models import ImportJob
 from crm.notifications.models import Notification
 from customers import services
 from interactions.models import Attachment, FollowUp, Interaction, Mailbox, MailMessage
+from reports.models import ReportSubscription
 from sales.models import ContractAttachment, Lead, OpportunityLine, Pipeline, Stage, StageKind
 from tests.factories import ContactFactory, CustomerFactory
 from tests.factories.exports import ExportJobFactory
@@ -57,7 +58,8 @@ def row(admin, sales_manager, sales_rep, marketing, support_agent, anonymous=302
 # GET for every URL; POST as well for the views that only accept POST (GET is 405 there).
 EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     #                                      admin  mgr  rep  mkt  sup  anon
-    "home":                    {"GET": row(302, 302, 302, 302, 302)},
+    # the home page is the dashboard of the user's role (reads only)
+    "home":                    {"GET": row(200, 200, 200, 200, 200)},
     "login":                   {"GET": row(302, 302, 302, 302, 302, 200)},
     "logout":                  {"GET": row(405, 405, 405, 405, 405),
                                 "POST": row(302, 302, 302, 302, 302)},
@@ -165,6 +167,17 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
                                  "POST": row(302, 302, 403, 403, 403)},
     "reports:target_copy":      {"GET": row(405, 405, 405, 405, 405),
                                  "POST": row(302, 302, 403, 403, 403)},
+    # scheduled report mails: open to whoever may open a report. The subscription in _path is other_rep's (to the
+    # activity report, mailed to himself): an admin manages everyone's, nobody else sees it (404); nobody of the
+    # five receives it, so leaving it is 404 for all. POST create subscribes sales_rep: the admin, his manager and
+    # he himself may; marketing and support may not choose him (the form comes back with an error, 200)
+    "reports:subscription_list":   {"GET": row(200, 200, 200, 200, 200)},
+    "reports:subscription_create": {"GET": row(200, 200, 200, 200, 200),
+                                    "POST": row(302, 302, 302, 200, 200)},
+    "reports:subscription_delete": {"GET": row(200, 404, 404, 404, 404),
+                                    "POST": row(302, 404, 404, 404, 404)},
+    "reports:subscription_leave":  {"GET": row(405, 405, 405, 405, 405),
+                                    "POST": row(404, 404, 404, 404, 404)},
     # ----------------------------------------------------------------------------------------- sales: leads
     # leads carry their own owner (the one in _path is 杭州组's): admins and 华东's manager see it, the 上海组 rep
     # does not (404); marketing may view and add leads but sees only its own (404); support has no lead module (403)
@@ -329,6 +342,13 @@ def test_every_expectation_covers_every_role():
             assert set(statuses) == set(ROLES), (name, method)
 
 
+def _subscription(owner):
+    subscription = ReportSubscription.objects.create(report="activity", query="period=this_month",
+                                                     frequency="weekly", created_by=owner)
+    subscription.recipients.set([owner])
+    return subscription
+
+
 def _interaction_with_attachment(customer, author):
     interaction = Interaction.objects.create(customer=customer, author=author, occurred_at=timezone.now(),
                                              subject="电话回访")
@@ -346,6 +366,7 @@ def world(other_rep, sales_rep):
                                      password="secret", address="rep2@example.com")
     return SimpleNamespace(
         mailbox=mailbox,
+        subscription=_subscription(other_rep),
         unfiled_mail=MailMessage.objects.create(mailbox=mailbox, message_id="<unfiled@example.com>",
                                                 thread_key="<unfiled@example.com>", subject="陌生来信",
                                                 sent_at=timezone.now()),
@@ -418,6 +439,8 @@ def _path(name, world) -> str:
         values["pk"] = world.notification.pk
     if name.startswith("reports:"):
         values["key"], values["table"] = "activity", "weekly"
+    if name.startswith("reports:subscription_"):
+        values["pk"] = world.subscription.pk
     if name.startswith("sales:"):
         values.update(_sales_path_values(name, world))
     params = APP_URLS[name].pattern.converters
@@ -450,6 +473,8 @@ def _upload():
 
 
 POST_DATA = {
+    "reports:subscription_create": lambda world: {"report": "activity", "query": "period=this_month",
+                                                  "frequency": "weekly", "recipients": [world.sales_rep.pk]},
     "reports:target_list": lambda world: {"month": "2025-03"},
     "reports:target_copy": lambda world: {"month": "2025-03"},
     "customers:unshare": lambda world: {"user": world.sales_rep.pk},

@@ -100,7 +100,7 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "customers:list"
+LOGIN_REDIRECT_URL = "home"  # the dashboard of the user's role
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
     "interactions-sync-mailboxes": {
         "task": "interactions.tasks.sync_mailboxes",
         "schedule": crontab(minute="*/5"),
+    },
+    "reports-send-scheduled-mails": {
+        "task": "reports.tasks.send_scheduled_reports",
+        "schedule": crontab(minute=0, hour=7),  # each morning, in TIME_ZONE; a missed week or month catches up
     },
 }
 

@@ -17,13 +17,14 @@ def test_anonymous_visitor_is_sent_to_login(db):
     assert response.url == f"{reverse('login')}?next={reverse('customers:list')}"
 
 
-def test_login_with_the_right_password_opens_the_customer_list(sales_rep):
+def test_login_with_the_right_password_opens_the_dashboard(sales_rep):
     client = Client()
     # when the rep logs in
     response = client.post(reverse("login"), {"username": "rep", "password": PASSWORD})
-    # then he lands on the customer list, logged in
+    # then he lands on his dashboard, logged in
     assert response.status_code == 302
-    assert response.url == reverse("customers:list")
+    assert response.url == reverse("home")
+    assert client.get(reverse("home")).status_code == 200
     assert client.get(reverse("customers:list")).status_code == 200
 
 

@@ -36,7 +36,10 @@ def log_in(page, username, password):
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.locator("form:has(#id_password) button[type=submit]").click()
-    page.wait_for_url(re.compile(re.escape(reverse("customers:list")) + r"$"))
+    # after login: the dashboard of his role; the journeys go on from the customer list
+    page.wait_for_url(re.compile(re.escape(reverse("home")) + r"$"))
+    expect(page.locator("main h1")).to_be_visible()
+    page.goto(reverse("customers:list"))
 
 
 def create_customer(page, *, name, company, mobile) -> Customer:
