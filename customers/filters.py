@@ -3,7 +3,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from crm.accounts.selectors import assignable_users, visible_teams
+from crm.accounts.selectors import assignable_users, team_subtree_ids, visible_teams
 
 from . import custom_fields
 from .choices import PROVINCES, Industry, Level, Source, Status
@@ -14,6 +14,20 @@ User = get_user_model()
 
 SCOPE_MINE, SCOPE_POOL = "mine", "pool"
 CHECKBOXES = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+# The choice of records whose field was left empty (imports leave many without source, industry or province); the
+# customer reports (reports/customer_reports.py) link their "(not set)" rows to it.
+NOT_SET = "none"
+
+
+class ChoiceOrNotSetFilter(django_filters.ChoiceFilter):
+    """A choice filter that also offers "(not set)": the records whose (text) field is empty."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["choices"] = [*kwargs["choices"], (NOT_SET, _("(not set)"))]
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        return qs.filter(**{self.field_name: ""}) if value == NOT_SET else super().filter(qs, value)
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -30,7 +44,10 @@ class CustomerFilter(django_filters.FilterSet):
         choices=[(SCOPE_MINE, _("My customers")), (SCOPE_POOL, _("Public pool"))],
     )
     owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=User.objects.none())
-    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
+    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None, method="filter_team")
+    # For the reports' drill-downs: a team with its sub-teams (a manager's subtree).
+    subteams = django_filters.BooleanFilter(label=_("with its sub-teams"), method="filter_subteams",
+                                            widget=forms.CheckboxInput)
     # distinct=False: plain columns cannot repeat a row, and DISTINCT over every selected column would stop
     # PostgreSQL from reading the newest rows off an index and stopping after one page (1M rows: 0.3 s).
     level = django_filters.MultipleChoiceFilter(
@@ -39,9 +56,9 @@ class CustomerFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         label=_("lifecycle status"), choices=Status.choices, widget=CHECKBOXES, distinct=False
     )
-    source = django_filters.ChoiceFilter(label=_("source"), choices=Source.choices)
-    industry = django_filters.ChoiceFilter(label=_("industry"), choices=Industry.choices)
-    province = django_filters.ChoiceFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])
+    source = ChoiceOrNotSetFilter(label=_("source"), choices=Source.choices)
+    industry = ChoiceOrNotSetFilter(label=_("industry"), choices=Industry.choices)
+    province = ChoiceOrNotSetFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])
     city = django_filters.CharFilter(label=_("city"), lookup_expr="startswith")
     tag = django_filters.ModelChoiceFilter(label=_("tag"), field_name="tags", queryset=Tag.objects.all())
     created = django_filters.DateFromToRangeFilter(
@@ -70,6 +87,11 @@ class CustomerFilter(django_filters.FilterSet):
         # Choices are scoped like records: a rep is offered himself, a manager his subtree.
         self.filters["owner"].queryset = assignable_users(user=user).order_by("username")
         self.filters["team"].queryset = visible_teams(user=user)
+        # The province is typed freely (the list above is a suggestion): a value outside it is still a filter.
+        province = self.data.get("province") if self.data else None
+        if province and province not in PROVINCES and province != NOT_SET:
+            extra = self.filters["province"].extra
+            extra["choices"] = [*extra["choices"], (province, province)]
         for name, custom_filter in custom_fields.filters_for(custom_fields.active_definitions()).items():
             custom_filter.parent = self
             custom_filter.model = Customer
@@ -77,6 +99,14 @@ class CustomerFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return queryset.filter(search_condition(value))
+
+    def filter_team(self, queryset, name, value):
+        if self.form.cleaned_data.get("subteams"):
+            return queryset.filter(team_id__in=team_subtree_ids([value.pk]))
+        return queryset.filter(team=value)
+
+    def filter_subteams(self, queryset, name, value):
+        return queryset  # read by filter_team
 
     def filter_view(self, queryset, name, value):
         if value == SCOPE_MINE:

@@ -6,8 +6,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.accounts.selectors import visible_teams
+from crm.accounts.selectors import team_subtree_ids, visible_teams
 from customers.choices import PROVINCES, Source
+from customers.filters import ChoiceOrNotSetFilter
 from customers.search import phone_digits
 
 from .lead_selectors import lead_owner_choices
@@ -50,9 +51,12 @@ class LeadFilter(django_filters.FilterSet):
     )
     status = django_filters.MultipleChoiceFilter(label=_("status"), choices=LeadStatus.choices, widget=CHECKBOXES,
                                                  distinct=False)
-    source = django_filters.ChoiceFilter(label=pgettext_lazy("lead", "source"), choices=Source.choices)
+    source = ChoiceOrNotSetFilter(label=pgettext_lazy("lead", "source"), choices=Source.choices)
     owner = django_filters.ModelChoiceFilter(label=_("owner"), queryset=None)
-    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None)
+    team = django_filters.ModelChoiceFilter(label=_("team"), queryset=None, method="filter_team")
+    # For the reports' drill-downs (reports/customer_reports.py): a team with its sub-teams (a manager's subtree).
+    subteams = django_filters.BooleanFilter(label=_("with its sub-teams"), method="filter_subteams",
+                                            widget=forms.CheckboxInput)
     province = django_filters.ChoiceFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])
     created = django_filters.DateFromToRangeFilter(
         label=_("created"), field_name="created_at",
@@ -79,6 +83,14 @@ class LeadFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return queryset.filter(lead_search_condition(value))
+
+    def filter_team(self, queryset, name, value):
+        if self.form.cleaned_data.get("subteams"):
+            return queryset.filter(team_id__in=team_subtree_ids([value.pk]))
+        return queryset.filter(team=value)
+
+    def filter_subteams(self, queryset, name, value):
+        return queryset  # read by filter_team
 
     def filter_view(self, queryset, name, value):
         if value == VIEW_MINE:

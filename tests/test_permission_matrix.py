@@ -529,6 +529,39 @@ def test_permission_matrix(request, client_as, world, name, method, role):
         assert Lead.objects.count() == leads
 
 
+# ------------------------------------------------------------------------------------------ each report
+
+# reports:report and reports:export take the report's key: every registered report × role, and one table's export.
+# A report needs the module permissions of what it reads: marketing has no sales, support no leads.
+REPORT_STATUSES = {
+    #                  table          admin  mgr  rep  mkt  sup  anon
+    "activity":        ("weekly",     row(200, 200, 200, 200, 200)),
+    "funnel":          ("funnel",     row(200, 200, 200, 403, 403)),
+    "forecast":        ("forecast",   row(200, 200, 200, 403, 403)),
+    "performance":     ("ranking",    row(200, 200, 200, 403, 403)),
+    "new_customers":   ("months",     row(200, 200, 200, 200, 200)),
+    "customer_base":   ("statuses",   row(200, 200, 200, 200, 200)),
+    "rfm":             ("segments",   row(200, 200, 200, 403, 200)),
+    "lead_conversion": ("sources",    row(200, 200, 200, 200, 403)),
+}
+
+
+def test_every_report_has_an_expectation():
+    from reports import registry
+
+    assert sorted(r.key for r in registry.all_reports()) == sorted(REPORT_STATUSES)
+
+
+@pytest.mark.parametrize("key", sorted(REPORT_STATUSES))
+@pytest.mark.parametrize("role", ROLES)
+def test_each_report_and_its_export_by_role(request, client_as, world, key, role):
+    table, statuses = REPORT_STATUSES[key]
+    user = None if role == "anonymous" else request.getfixturevalue(ROLE_FIXTURES[role])
+    client = client_as(user)
+    assert client.get(reverse("reports:report", args=[key])).status_code == statuses[role]
+    assert client.get(reverse("reports:export", args=[key, table])).status_code == statuses[role]
+
+
 # -------------------------------------------------------------------------------------- admin site
 
 ADMIN_PAGES = sorted(
