@@ -281,6 +281,6 @@ register(Report(
     build=build_forecast, order=20, filters=("team", "owner"),
     description=format_lazy(gettext_lazy(
         "Open opportunities by month of expected close. Best case: all their amount; commit: amount × stage "
-        "probability; worst case: only the deals in stages at least {percent} % likely. Won: the amount won in the "
-        "month."), percent=WORST_CASE_PROBABILITY),
+        "probability; worst case: only the deals in stages with a probability of at least {percent}. Won: the amount "
+        "won in the month."), percent=f"{WORST_CASE_PROBABILITY} %"),
 ))
