@@ -252,7 +252,8 @@ def fill_extras(args, timings) -> None:
                 FROM (SELECT g, now() - random() * interval '730 days' AS t,
                              1 + floor(random() * {max_customer})::bigint AS cid,
                              (ARRAY['new','assigned','contacted','qualified','converted','converted',
-                                    'disqualified','disqualified','contacted','assigned'])[1 + floor(random() * 10)::int] AS st
+                                    'disqualified','disqualified','contacted','assigned'])
+                   [1 + floor(random() * 10)::int] AS st
                       FROM generate_series(1, %s) g) s
                 JOIN customers_customer c ON c.id = s.cid LEFT JOIN accounts_user u ON u.id = c.owner_id""",
                  [args.leads])
@@ -370,7 +371,7 @@ def run_cases(args, cases) -> list[dict]:
         client = clients[case["user"]]
         status = None
         started = time.perf_counter()
-        for warm in range(args.warmup):
+        for _warm in range(args.warmup):
             response = client.get(case["url"])
             status = response.status_code
             if (time.perf_counter() - started) * 1000 > args.slow_ms:
@@ -455,12 +456,14 @@ def write_results(args, facts, rows, fill_timings, command) -> None:
            if fill_timings else ""),
         f"- Per case: {args.warmup} warm-up requests, then {args.requests} timed requests, the cases taken "
         f"round-robin; a case slower than {args.slow_ms / 1000:.0f} s a request has one warm-up and is timed "
-        f"{args.slow_requests} time(s) only (column \"timed\"). Load average (1 min) before / after the timing: {args.load[0]:.2f} / {args.load[1]:.2f}.",
+        f"{args.slow_requests} time(s) only (column \"timed\"). Load average (1 min) before / after the timing: "
+        f"{args.load[0]:.2f} / {args.load[1]:.2f}.",
         "- SQL ms: all the request's queries (one captured request); slowest: its slowest query.",
     ]
     if args.note:
         lines.append(f"- {args.note}")
-    lines += ["", "| case | filters | goal p95 | p50 ms | p95 ms | max ms | timed | SQL ms | slowest SQL ms | queries | |",
+    lines += ["",
+              "| case | filters | goal p95 | p50 ms | p95 ms | max ms | timed | SQL ms | slowest SQL ms | queries | |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['filters']} | < {GOAL_MS} | {r['p50']:.1f} | {r['p95']:.1f} | "
