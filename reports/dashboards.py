@@ -35,7 +35,7 @@ from sales import permissions as sales_policy
 from sales.commerce_totals import money
 from sales.models import Pipeline, Stage, StageKind
 
-from .filters import add_months, month_start
+from .filters import add_months, month_start, own_work
 from .models import SalesTarget
 
 User = get_user_model()
@@ -79,13 +79,6 @@ class Scope:
     team_ids: frozenset | None = None  # a manager: his teams' subtree (None: everything the viewer sees)
     root_team_id: int | None = None  # the subtree's top team (the list's team=…&subteams=on)
 
-    def narrow(self, queryset):
-        if self.owner_id is not None:
-            queryset = queryset.filter(owner_id=self.owner_id)
-        if self.team_ids is not None:
-            queryset = queryset.filter(team_id__in=self.team_ids)
-        return queryset
-
     def query(self) -> dict:
         if self.owner_id is not None:
             return {"owner": self.owner_id}
@@ -108,7 +101,8 @@ def scope_for(user, kind: str) -> Scope:
 
 
 def _opportunities(user, scope: Scope):
-    return scope.narrow(sales_policy.opportunities_for(user)).order_by()
+    return own_work(user, sales_policy.opportunities_for(user), owner_id=scope.owner_id,
+                    team_ids=scope.team_ids).order_by()
 
 
 # --------------------------------------------------------------------------------------------- open deals by stage

@@ -79,9 +79,9 @@ def attainment(won: Decimal, target: Decimal | None) -> float | None:
 
 def closed_deals(user, filters):
     """The CNY deals won or lost in the period that the viewer may see and the filters choose."""
-    return (sales_policy.opportunities_for(user)
+    return (filters.records(sales_policy.opportunities_for(user))
             .filter(closed_at__gte=filters.start_at, closed_at__lt=filters.end_at, currency=CURRENCY,
-                    stage__kind__in=[StageKind.WON, StageKind.LOST], **filters.people_filter()))
+                    stage__kind__in=[StageKind.WON, StageKind.LOST]))
 
 
 def monthly_figures(queryset, key: str) -> dict[tuple, Figures]:
@@ -275,9 +275,9 @@ def build_performance(request, filters) -> dict:
     tables = [ranking, monthly]
     if filters.owner_id is None:  # one rep's deals against his teams' targets would say nothing
         tables.append(_team_table(filters, months, deals))
-    other_currencies = (sales_policy.opportunities_for(user)
+    other_currencies = (filters.records(sales_policy.opportunities_for(user))
                         .filter(closed_at__gte=filters.start_at, closed_at__lt=filters.end_at,
-                                stage__kind=StageKind.WON, **filters.people_filter())
+                                stage__kind=StageKind.WON)
                         .exclude(currency=CURRENCY).count())
     return {"tables": tables, "charts": [chart] if chart else [], "other_currencies": other_currencies,
             "may_set_targets": may_manage_targets(user)}

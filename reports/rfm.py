@@ -102,9 +102,8 @@ FROM segmented WHERE segment = %s ORDER BY monetary DESC, customer_id LIMIT %s O
 def orders_per_customer(user, filters):
     """Per customer: his last order day, his orders, their CNY total, his orders in other currencies."""
     deleted = Customer.objects.filter(deleted_at__isnull=False).values("pk")
-    orders = (sales_policy.orders_for(user)
-              .filter(ordered_on__gte=filters.start, ordered_on__lte=filters.end,
-                      **filters.people_filter(owner_field="owner", team_field="owner__team"))
+    orders = (filters.records(sales_policy.orders_for(user), owner_field="owner", team_field="owner__team")
+              .filter(ordered_on__gte=filters.start, ordered_on__lte=filters.end)
               .exclude(status=OrderStatus.CANCELLED).exclude(customer_id__in=deleted))
     home = Q(currency=HOME_CURRENCY)
     return orders.values("customer_id").annotate(

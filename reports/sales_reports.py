@@ -60,7 +60,7 @@ def _people_query(filters) -> dict:
 
 
 def _scoped(request, filters):
-    return sales_policy.opportunities_for(request.user).filter(**filters.people_filter())
+    return filters.records(sales_policy.opportunities_for(request.user))
 
 
 def _ratio(part, whole):
