@@ -7,6 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from crm.imports import services
 from crm.imports.models import ImportJob
@@ -38,6 +39,14 @@ def xlsx_bytes(rows, *, sheet="客户", more_sheets=None, merge=None, number_for
 
 def upload(content: bytes, name: str = "客户名单.xlsx") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type=XLSX_TYPE)
+
+
+@pytest.fixture
+def english():
+    """Jobs take the uploader's language; messages are asserted in English, whatever the catalogue says and
+    whatever language an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 def run_to_preview(actor, content: bytes, name="客户名单.xlsx", *, resource="customers.customer",

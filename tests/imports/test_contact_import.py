@@ -2,6 +2,7 @@
 company or mobile within the importer's scope; duplicates are per customer; one primary contact a customer;
 undo. Steps run as the worker runs them."""
 
+import pytest
 from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.db import connection
@@ -17,6 +18,7 @@ from tests.factories import ContactFactory, CustomerFactory
 from .conftest import commit, run_to_preview, undo, upload, xlsx_bytes
 
 CONTACTS = "customers.contact"
+pytestmark = pytest.mark.usefixtures("english")
 HEADERS = ["客户名称", "客户手机", "联系人", "职位", "手机", "邮箱", "主联系人", "备注"]
 
 

@@ -10,7 +10,6 @@ import datetime
 
 import openpyxl
 import pytest
-from django.utils import translation
 
 from customers.choices import CustomFieldType
 from customers.models import Customer
@@ -18,14 +17,7 @@ from tests.factories import CustomFieldDefinitionFactory
 
 from .conftest import FILES, commit, run_to_preview, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    """Jobs take the uploader's language; messages are asserted in English, whatever the catalogue says."""
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def imported(actor, content, name="客户名单.xlsx", **choices):
