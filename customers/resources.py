@@ -219,7 +219,10 @@ class CustomerResource(Resource):
                     if spelling:
                         owners.setdefault(spelling.strip().lower(), user)
         fixed_owner = {OwnerMode.ME: job.created_by, OwnerMode.USER: job.owner}.get(job.owner_mode)
-        return {"owners": owners, "fixed_owner": fixed_owner, "mapped": set(job.mapping.values())}
+        mapped = set(job.mapping.values())
+        required_custom = [(d.key, CUSTOM_PREFIX + d.key) for d in active_definitions()
+                           if d.required and CUSTOM_PREFIX + d.key in mapped]
+        return {"owners": owners, "fixed_owner": fixed_owner, "required_custom": required_custom}
 
     def clean_row(self, values: dict, job, context: dict) -> tuple[dict, list[tuple[str, str]]]:
         cleaned, errors = cells.clean_cells(values)
@@ -242,7 +245,7 @@ class CustomerResource(Resource):
             name in ("mobile", "phone", "email") for name, _m in errors
         ):
             errors.append(("mobile", _("No mobile, phone or email: give at least one way to reach the customer.")))
-        for definition_key, field_name in self._required_custom(context):
+        for definition_key, field_name in context["required_custom"]:
             if definition_key not in data.get("custom", {}) and not any(n == field_name for n, _m in errors):
                 errors.append((field_name, _("This field is required.")))
         data.setdefault("source", Source.IMPORT)
@@ -258,14 +261,6 @@ class CustomerResource(Resource):
             data.pop("owner", None)
         data["owner_id"] = owner.pk if owner is not None else None
         return data, errors
-
-    def _required_custom(self, context):
-        if "required_custom" not in context:
-            context["required_custom"] = [
-                (d.key, CUSTOM_PREFIX + d.key) for d in active_definitions()
-                if d.required and CUSTOM_PREFIX + d.key in context["mapped"]
-            ]
-        return context["required_custom"]
 
     def keys(self, data: dict) -> tuple[str, str, str]:
         mobile = phone_digits(data["mobile"]) if data.get("mobile") else ""

@@ -128,10 +128,26 @@ def check_file(path, file_type: str) -> None:
 # ------------------------------------------------------------------------------------------- reading
 
 
-@dataclass
 class Sheet:
-    name: str
-    rows: Iterator[tuple[int, list]]  # (1-based row number, cells)
+    """The rows of one sheet, (1-based row number, cells), read as they are iterated; and its size."""
+
+    def __init__(self, rows: Iterator[tuple[int, list]], last_row: int | None = None):
+        self._rows = rows
+        self._last_row = last_row  # known without reading the rows (a workbook's used range), else None
+        self._seen = 0
+
+    def __iter__(self) -> Iterator[tuple[int, list]]:
+        for row_number, cells in self._rows:
+            self._seen = row_number
+            yield row_number, cells
+
+    def total_rows(self) -> int:
+        """The number of the sheet's last row (blank rows below the data included, as Excel counts)."""
+        if self._last_row is None:
+            for _row in self:
+                pass
+            self._last_row = self._seen
+        return self._last_row
 
 
 def sheet_names(path, file_type: str) -> list[str]:
@@ -149,14 +165,18 @@ def _open_workbook(path) -> CalamineWorkbook:
 
 
 def read_rows(path, file_type: str, sheet: str = "") -> Iterator[tuple[int, list]]:
-    """Every row of the chosen sheet (the first one by default) as (row number, cells).
+    """Every row of the chosen sheet (the first one by default) as (row number, cells)."""
+    return iter(open_sheet(path, file_type, sheet))
+
+
+def open_sheet(path, file_type: str, sheet: str = "") -> Sheet:
+    """The chosen sheet (the first one by default).
 
     Cells keep calamine's types (str, float, int, bool, date, datetime); merged cells carry the merged
     value in the cells they cover, as a person reading the sheet would take it (see _fill_merged).
     """
     if file_type == CSV:
-        yield from _csv_rows(path)
-        return
+        return Sheet(_csv_rows(path))
     workbook = _open_workbook(path)
     if sheet and sheet not in workbook.sheet_names:
         raise FileProblem(_("The workbook has no sheet named %(name)s.") % {"name": sheet})
@@ -164,17 +184,25 @@ def read_rows(path, file_type: str, sheet: str = "") -> Iterator[tuple[int, list
         data = workbook.get_sheet_by_name(sheet) if sheet else workbook.get_sheet_by_index(0)
     except Exception as error:  # a sheet calamine cannot parse: damaged XML, a part bigger than it says
         raise FileProblem(_("The spreadsheet cannot be read: %(reason)s") % {"reason": str(error)[:200]}) from None
+    last_row = data.end[0] + 1 if data.end else 0
+    _check_row_count(last_row - 1, limits().max_rows)
+    return Sheet(_workbook_rows(data), last_row)
+
+
+def _check_row_count(index: int, max_rows: int) -> None:
+    if index > max_rows + 50:  # a few title and blank rows above the data are allowed for
+        raise FileProblem(_("The sheet has more than %(max)s rows; split it into several files.")
+                          % {"max": f"{max_rows:,}"})
+
+
+def _workbook_rows(data) -> Iterator[tuple[int, list]]:
     # iter_rows() pads the empty rows above the data (so its rows count from the sheet's row 1) but not
     # the empty columns left of it: those are put back here, so that column indexes are the sheet's too.
     _first_row, first_col = data.start or (0, 0)
     merges = [(top + 1, left, bottom + 1, right) for (top, left), (bottom, right) in data.merged_cell_ranges or []]
     active = []  # merged ranges the rows being read are inside of, with the value of their top-left cell
-    max_rows = limits().max_rows
     for index, cells in enumerate(data.iter_rows()):
         row_number = index + 1
-        if index > max_rows + 50:  # a few title and blank rows above the data are allowed for
-            raise FileProblem(_("The sheet has more than %(max)s rows; split it into several files.")
-                              % {"max": f"{max_rows:,}"})
         if first_col:
             cells = [""] * first_col + list(cells)
         if merges:
@@ -247,9 +275,7 @@ def _csv_rows(path) -> Iterator[tuple[int, list]]:
         max_rows = limits().max_rows
         try:
             for index, cells in enumerate(reader):
-                if index > max_rows + 50:
-                    raise FileProblem(_("The sheet has more than %(max)s rows; split it into several files.")
-                                      % {"max": f"{max_rows:,}"})
+                _check_row_count(index, max_rows)
                 yield index + 1, cells  # the row number Excel shows when it opens the file
         except csv.Error as error:
             raise FileProblem(_("The CSV file is malformed near line %(line)s: %(reason)s")

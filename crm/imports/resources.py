@@ -37,8 +37,15 @@ class Resource:
     def fields(self) -> list[Field]:
         raise NotImplementedError
 
-    def clean_row(self, values: dict, job) -> tuple[dict, list[tuple[str, str]]]:
-        """(data, [(field name, message)]) for one row's mapped cells ``values`` (field name → cell)."""
+    def prepare(self, job) -> dict:
+        """What every row of the job needs from the database, read once: the context of clean_row."""
+        raise NotImplementedError
+
+    def clean_row(self, values: dict, job, context: dict) -> tuple[dict, list[tuple[str, str]]]:
+        """(data, [(field name, message)]) for one row's mapped cells ``values`` (field name → cell).
+
+        Runs while the checked rows stream into a COPY on the database connection: it may not query the
+        database (crm.imports.services refuses any query then); read what it needs in prepare()."""
         raise NotImplementedError
 
     def keys(self, data: dict) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ Running a step twice does nothing the second time.
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import logging
 from datetime import timedelta
@@ -77,6 +78,19 @@ def _set_phase(job_id: int, text: str) -> None:
 
 def phase(job: ImportJob) -> str:
     return cache.get(f"imports:{job.pk}:phase") or ""
+
+
+def _set_progress(job_id: int, processed: int) -> None:
+    # The rows are checked inside one COPY, which keeps the worker's connection busy until the end: the count
+    # of checked rows reaches the progress bar through Redis.
+    cache.set(f"imports:{job_id}:processed", processed, timeout=3600)
+
+
+def live_progress(job: ImportJob) -> ImportJob:
+    """The job with the count of rows checked so far, while a worker is checking them."""
+    if job.status == ImportStatus.VALIDATING:
+        job.processed_rows = cache.get(f"imports:{job.pk}:processed") or job.processed_rows
+    return job
 
 
 # ------------------------------------------------------------------------------------------- upload
@@ -147,11 +161,9 @@ def _parse(job: ImportJob) -> None:
     job.sheets = files.sheet_names(path, job.file_type)
     if job.sheets and job.sheet not in job.sheets:
         job.sheet = job.sheets[0]
-    rows, total = [], 0
-    for row_number, cells in files.read_rows(path, job.file_type, job.sheet):
-        if len(rows) < HEADER_SEARCH_ROWS:
-            rows.append((row_number, cells))
-        total = row_number
+    sheet = files.open_sheet(path, job.file_type, job.sheet)
+    rows = list(itertools.islice(sheet, HEADER_SEARCH_ROWS))
+    total = sheet.total_rows()
     fields = resource.fields()
     if job.header_row:
         index = next((i for i, (number, _c) in enumerate(rows) if number == job.header_row), None)
@@ -264,33 +276,9 @@ def import_job_validate(job_id: int) -> None:
 
 def _validate(job: ImportJob) -> None:
     resource = resources.get(job.resource)
-    fields = {f.name: f for f in resource.fields()}
-    columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
-    header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
-    header_of.setdefault("name", str(fields["name"].label) if "name" in fields else "")
     context = resource.prepare(job)
     ImportRow.objects.filter(job=job).delete()  # a second run starts from the file again
-
-    processed = 0
-    batch = []
-    for row_number, cells in files.read_rows(job.file.path, job.file_type, job.sheet):
-        if row_number <= job.header_row:
-            continue
-        values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
-        if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _clean in values.values()):
-            continue  # a blank row (spaces count as blank: Excel keeps them)
-        data, problems = resource.clean_row(values, job, context)
-        errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
-        raw = [cell_text(c) for c in cells] if errors else []
-        mobile, email, name = resource.keys(data) if not errors else ("", "", "")
-        batch.append(_copy_line(job.pk, row_number, RowAction.INVALID if errors else RowAction.CREATE, data, raw,
-                                errors, mobile, email, name[:420]))
-        processed += 1
-        if len(batch) >= PROGRESS_EVERY:
-            _copy_rows(batch)
-            batch = []
-            ImportJob.objects.filter(pk=job.pk).update(processed_rows=processed, updated_at=timezone.now())
-    _copy_rows(batch)
+    processed = _check_rows(job, resource, context)
     with connection.cursor() as cursor:
         # Fresh statistics, or the planner takes 100,000 new rows for a handful and matches them by nested
         # loops (20 s instead of 0.8 s at 100,000 rows).
@@ -306,6 +294,44 @@ def _validate(job: ImportJob) -> None:
     job.save()
 
 
+def _check_rows(job: ImportJob, resource, context: dict) -> int:
+    """Clean every data row of the file into ImportRow; returns how many rows were checked.
+
+    One COPY for the whole file, fed row by row: PostgreSQL stores the rows on the other core while this
+    process cleans the next ones (batches of COPY made the two wait for each other). One transaction too: a
+    worker killed on the way leaves no row behind, and the next attempt starts from the file again."""
+    fields = {f.name: f for f in resource.fields()}
+    columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
+    header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
+    header_of.setdefault("name", str(fields["name"].label) if "name" in fields else "")
+    processed = 0
+    copy_sql = ("COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, "
+                "key_name) FROM STDIN")
+    with transaction.atomic(), connection.cursor() as cursor, connection.execute_wrapper(_no_query_during_copy):
+        with cursor.copy(copy_sql) as copy:
+            for row_number, cells in files.read_rows(job.file.path, job.file_type, job.sheet):
+                if row_number <= job.header_row:
+                    continue
+                values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
+                if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _c in values.values()):
+                    continue  # a blank row (spaces count as blank: Excel keeps them)
+                data, problems = resource.clean_row(values, job, context)
+                errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
+                raw = [cell_text(c) for c in cells] if errors else []
+                mobile, email, name = resource.keys(data) if not errors else ("", "", "")
+                action = RowAction.INVALID if errors else RowAction.CREATE
+                copy.write(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420]))
+                processed += 1
+                if processed % PROGRESS_EVERY == 0:
+                    _set_progress(job.pk, processed)
+    return processed
+
+
+def _no_query_during_copy(execute, sql, params, many, context):
+    # A query on the connection that is feeding a COPY would wait for the COPY to end, forever.
+    raise RuntimeError(f"no query while rows are copied (Resource.clean_row must not query): {sql[:200]}")
+
+
 def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, name) -> str:
     """One line of COPY's text format; written by hand, it costs a third of psycopg's write_row per row.
 
@@ -318,17 +344,6 @@ def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, nam
         mobile, email, name,
     ]
     return f"{job_id}\t{row_number}\t{action}\t" + "\t".join(f.replace("\\", "\\\\") for f in fields) + "\n"
-
-
-def _copy_rows(batch: list) -> None:
-    if not batch:
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        with cursor.copy(
-            "COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, key_name)"
-            " FROM STDIN"
-        ) as copy:
-            copy.write("".join(batch))
 
 
 def _classify(cursor, job: ImportJob, resource) -> None:

@@ -48,7 +48,7 @@ def import_new(request):
 
 @require_GET
 def import_detail(request, pk):
-    job = permissions.get_job_or_404(request.user, pk)
+    job = services.live_progress(permissions.get_job_or_404(request.user, pk))
     context = {"job": job, "phase": services.phase(job), "statuses": ImportStatus, "actions": RowAction}
     if job.status == ImportStatus.PARSED or (job.status == ImportStatus.FAILED and job.headers):
         context["form"] = MappingForm(job=job, user=request.user)
