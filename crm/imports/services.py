@@ -16,6 +16,7 @@ import json
 import logging
 from datetime import timedelta
 
+import orjson
 import pghistory
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -332,17 +333,19 @@ def _no_query_during_copy(execute, sql, params, many, context):
     raise RuntimeError(f"no query while rows are copied (Resource.clean_row must not query): {sql[:200]}")
 
 
+def _json(value) -> str:
+    try:
+        return orjson.dumps(value).decode()  # the json module's output at a fifth of its cost
+    except TypeError:  # a whole number beyond 64 bits (a custom number field of 1E+30)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, name) -> str:
     """One line of COPY's text format; written by hand, it costs a third of psycopg's write_row per row.
 
     Only backslashes need escaping: JSON writes tabs and line breaks as \\t and \\n, and cleaned cells (the
     keys) have none (crm.imports.cells.text turns them into spaces)."""
-    fields = [
-        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-        json.dumps(raw, ensure_ascii=False) if raw else "[]",
-        json.dumps(errors, ensure_ascii=False) if errors else "[]",
-        mobile, email, name,
-    ]
+    fields = [_json(data), _json(raw) if raw else "[]", _json(errors) if errors else "[]", mobile, email, name]
     return f"{job_id}\t{row_number}\t{action}\t" + "\t".join(f.replace("\\", "\\\\") for f in fields) + "\n"
 
 
@@ -427,6 +430,9 @@ def import_job_commit(job_id: int) -> None:
             _set_phase(job.pk, _("Writing %(count)s records") % {"count": job.counts.get("create", 0)
                                                                   + job.counts.get("update", 0)})
             with transaction.atomic(), connection.cursor() as cursor:
+                # Memory for the search indexes' (GIN) bulk work: with the default 4 MB, PostgreSQL merges
+                # the new index entries in many small rounds.
+                cursor.execute("SET LOCAL work_mem = '256MB'")
                 with pghistory.context(user=job.created_by_id, reason="import", file=job.file_name,
                                        import_job=job.pk):
                     resource.commit(cursor, job)

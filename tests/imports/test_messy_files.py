@@ -218,6 +218,14 @@ def test_a_custom_field_is_recognised_by_its_chinese_or_english_label(admin_user
     assert customer("张三").custom == {"budget": 120000, "wechat": "zhangsan_wx"}
 
 
+def test_a_number_beyond_64_bits_in_a_custom_field_is_kept(admin_user):
+    CustomFieldDefinitionFactory(key="budget", label="年预算", label_en="Annual Budget",
+                                 field_type=CustomFieldType.NUMBER)
+    content = xlsx_bytes([["姓名", "手机", "年预算"], ["张三", "13812345678", 1e30]])
+    imported(admin_user, content)
+    assert customer("张三").custom == {"budget": int(1e30)}  # the double Excel stores, whole
+
+
 # ------------------------------------------------------------------------------------- numbers and text
 
 
