@@ -16,8 +16,8 @@ lost worker, a lock timeout) is retried by its task, and ``leads_route_waiting``
 rules have not yet run on a few minutes after it was made.
 
 ``leads_reassign_untouched`` (beat, every few minutes) gives a lead that a rule assigned and its owner has not
-handled for ``CRM_LEAD_REASSIGN_AFTER_HOURS`` hours to the next rep of the same rule, and tells the old owner's
-manager.
+handled for ``CRM_LEAD_REASSIGN_AFTER_HOURS`` hours to the next rep of the same rule (or, nobody being free, back to
+the lead pool, recorded as an assignment without a user), and tells the old owner's manager.
 """
 
 from datetime import timedelta
@@ -51,12 +51,14 @@ WAITING_HORIZON = timedelta(days=1)
 
 # LeadAssignment.reason
 RULE, MANUAL, CLAIMED, IMPORTED, REASSIGNED = "rule", "manual", "claimed", "import", "reassigned_untouched"
+RETURNED = "returned_untouched"  # to the lead pool: the record has no user
 REASON_LABELS = {
     RULE: gettext_lazy("by rule"),
     MANUAL: gettext_lazy("by hand"),
     CLAIMED: gettext_lazy("taken from the lead pool"),
     IMPORTED: gettext_lazy("imported"),
     REASSIGNED: gettext_lazy("re-assigned: not handled in time"),
+    RETURNED: gettext_lazy("back to the lead pool: not handled in time, and nobody else of its rule was free"),
 }
 
 # 浙江 → 浙江省, 上海 → 上海市, 广西 → 广西壮族自治区: forms and lists often drop the suffix; rules use full names.
@@ -360,6 +362,8 @@ def leads_reassign_untouched(*, now=None, batch: int = BATCH) -> int:
                         lead.owner = lead.team = lead.assigned_at = None
                         lead.status = LeadStatus.NEW
                         lead.save(update_fields=["owner", "team", "assigned_at", "status", "updated_at"])
+                        # The history says why it is in the pool; the scan passes it by from now on (no owner).
+                        LeadAssignment.objects.create(lead=lead, user=None, rule=rule, reason=RETURNED)
                     notes.extend(_untouched_notifications(lead, old_owner, user, teams, since))
                     moved += 1
                 notify_many(notes)

@@ -42,6 +42,9 @@ User = get_user_model()
 
 TEXT_COLUMNS = ["name", "company", "title", "mobile", "phone", "email", "province", "city", "source", "industry",
                 "campaign", "message"]
+# What a new lead gets where its row has no value. Applied by the INSERT, not by clean_row: a row that updates an
+# existing lead must leave its value alone (a lead from the website stays one), and an update writes what the row holds.
+NEW_LEAD_DEFAULTS = {"source": Source.IMPORT.value}
 
 
 def _province(value):
@@ -119,15 +122,14 @@ class LeadResource(Resource):
             errors.append(("name", _("The name is empty.")))
         if not any(data.get(f) for f in ("mobile", "phone", "email")) and not failed & {"mobile", "phone", "email"}:
             errors.append(("mobile", _("No mobile, phone or email: give at least one way to reach the lead.")))
-        data.setdefault("source", Source.IMPORT)
 
         owner = context["fixed_owner"]
         if context["owner_problem"]:
             errors.append(("owner", context["owner_problem"]))
         if job.owner_mode == OwnerMode.COLUMN:
-            written = (data.pop("owner", "") or "").strip().lower()
-            owner = context["owners"].get(written) if written else None
-            if written and owner is None:
+            written = (data.pop("owner", "") or "").strip()
+            owner = context["owners"].get(written.lower()) if written else None
+            if written and owner is None:  # named as the file writes it: "Zhang Wei", not "zhang wei"
                 errors.append(("owner", _("There is no user %(name)s you may assign leads to.") % {"name": written}))
         else:
             data.pop("owner", None)
@@ -154,7 +156,7 @@ class LeadResource(Resource):
     def commit(self, cursor, job) -> None:
         table, users = Lead._meta.db_table, User._meta.db_table
         allocate_ids(cursor, job, table)
-        values = ", ".join(f"COALESCE(r.data->>'{c}', '')" for c in TEXT_COLUMNS)
+        values = ", ".join(f"COALESCE(r.data->>'{c}', '{NEW_LEAD_DEFAULTS.get(c, '')}')" for c in TEXT_COLUMNS)
         cursor.execute(
             f"""
             INSERT INTO {table} (id, {", ".join(TEXT_COLUMNS)}, custom, status, owner_id, team_id, assigned_at,

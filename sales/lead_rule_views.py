@@ -28,8 +28,10 @@ def rule_list(request):
     _admin_only(request)
     form_url = settings.CRM_BASE_URL.rstrip("/") + reverse("sales:lead_web_form")
     rules = list(selectors.assignment_rules())
+    away = selectors.away_members(team_ids={rule.team_id for rule in rules if rule.team_id and not rule.user_id})
     for rule in rules:
         rule.conditions = _conditions(rule)
+        rule.away = [rule.user] if rule.user_id and rule.user.is_away else away.get(rule.team_id, [])
     return render(request, "sales/leads/rule_list.html", {"rules": rules, "form_url": form_url})
 
 

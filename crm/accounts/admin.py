@@ -38,12 +38,14 @@ class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserAddForm
     list_display = ["username", "__str__", "email", "team", "roles", "is_active"]
-    list_filter = ["is_active", "team", "groups"]
+    list_filter = ["is_active", "is_away", "team", "groups"]
     list_select_related = ["team"]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
         (_("Personal info"), {"fields": ["last_name", "first_name", "email", "mobile"]}),
         (_("Team and roles"), {"fields": ["team", "groups", "is_active", "is_staff", "is_superuser"]}),
+        # Reps tick it themselves in their settings; an admin may do it for one who left without doing so.
+        (_("Leads"), {"fields": ["is_away"]}),
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [

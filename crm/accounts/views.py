@@ -14,7 +14,7 @@ def account_settings(request):
     form = AccountSettingsForm(request.POST if request.method == "POST" else None, instance=request.user)
     if form.is_valid():
         user = form.save(commit=False)
-        user.save(update_fields=form.Meta.fields)
+        user.save(update_fields=list(form.fields))  # the fields this user's form has (is_away only for some)
         messages.success(request, _("Your settings are saved."))
         return redirect("account_settings")
     return render(request, "accounts/settings.html", {"form": form})

@@ -139,11 +139,13 @@ class LeadAssignment(models.Model):
     """Every assignment of a lead, with the rule (or person) that made it."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="assignments")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No user: the lead went back to the lead pool (nobody of its rule was free to take it over).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
     rule = models.ForeignKey(AssignmentRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
-    reason = models.CharField(max_length=30)  # "rule", "manual", "reassigned_untouched", "claimed"
+    reason = models.CharField(max_length=30)  # sales.assignment.REASON_LABELS
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -113,6 +113,25 @@ def test_nobody_else_available_sends_it_to_the_lead_pool(db, sales_manager):
     assert "went to the lead pool" in Notification.objects.get(user=sales_manager).title
 
 
+def test_the_return_to_the_pool_is_in_the_leads_assignment_history(db, client_as, sales_manager):
+    team = TeamFactory(name="独苗组", manager=sales_manager)
+    (only,) = reps_in(team, 1)
+    rule = AssignmentRuleFactory(name="独苗规则", team=team)
+    lead = age(routed(), 6)
+    # when nobody else of the rule is free and the lead goes back to the pool
+    assignment.leads_reassign_untouched()
+    # then its history records it, with no assignee, the rule and the reason, newest first
+    assert list(LeadAssignment.objects.filter(lead=lead).values_list("user", "rule", "reason")) == [
+        (None, rule.pk, "returned_untouched"), (only.pk, rule.pk, "rule")]
+    # and the lead's page shows it
+    page = client_as(sales_manager).get(lead.get_absolute_url()).content.decode()
+    history = page[page.index('id="assignment-history"'):].split("</ul>")[0]
+    assert history.index("Lead pool") < history.index(str(only))
+    assert "back to the lead pool: not handled in time, and nobody else of its rule was free" in history
+    # and the scan leaves it there, as before
+    assert assignment.leads_reassign_untouched() == 0
+
+
 def test_running_the_scan_twice_moves_a_lead_once(team, sales_manager):
     age(routed(), 5)
     assert assignment.leads_reassign_untouched() == 1
