@@ -287,18 +287,25 @@ register(Report(key="new_customers", title=gettext_lazy("New customers"), sectio
                 description=gettext_lazy("Customers created in the period, per month and by source, province and "
                                          "industry."),
                 permissions=("customers.view_customer",), build=build_new_customers, order=60,
+                export_permissions=("customers.export_customer",),
                 extra={"default_period": LAST_12_MONTHS}))
 register(Report(key="customer_base", title=gettext_lazy("Customer base by level and status"), section=SECTION,
                 template=TEMPLATE, filters=("team", "owner"),
                 description=gettext_lazy("Today's customers by level and lifecycle status (not bound to a period)."),
-                permissions=("customers.view_customer",), build=build_customer_base, order=61))
+                permissions=("customers.view_customer",), build=build_customer_base, order=61,
+                export_permissions=("customers.export_customer",)))
 register(Report(key="rfm", title=gettext_lazy("RFM segmentation"), section=SECTION, template=TEMPLATE,
                 description=gettext_lazy("Customers scored on recency, frequency and monetary value of their orders, "
                                          "in eight segments."),
                 permissions=("customers.view_customer", "sales.view_order"), build=build_rfm, order=62,
+                # Its second table lists customers with their order figures: both records' exports.
+                export_permissions=("customers.export_customer", "sales.export_order"),
                 extra={"default_period": LAST_12_MONTHS}))
 register(Report(key="lead_conversion", title=gettext_lazy("Lead conversion by source"), section=SECTION,
                 template=TEMPLATE,
                 description=gettext_lazy("Leads created in the period and how many became customers, by source."),
                 permissions=("customers.view_customer", "sales.view_lead"), build=build_lead_conversion, order=63,
+                # Counts of leads per source; leads have no export permission of their own (sales.models.Lead),
+                # so the view permissions are the only gate.
+                export_permissions=(),
                 extra={"default_period": THIS_QUARTER}))

@@ -1,5 +1,6 @@
-"""A report as a mail: built as its recipient would see it (his scope, his language), its tables in the message and
-each as an .xlsx attachment. Charts stay on the page (a mail cannot run ECharts); the mail links there."""
+"""A report as a mail: built as its recipient would see it (his scope, his language), its tables in the message and,
+for a recipient who may export them (Report.may_export, as on the page), each as an .xlsx attachment. Charts stay on
+the page (a mail cannot run ECharts); the mail links there."""
 
 import io
 
@@ -62,18 +63,20 @@ def report_message(*, subscription, report, recipient) -> tuple[EmailMultiAltern
     with translation.override(recipient.language or settings.LANGUAGE_CODE):
         filters, context = build_as(recipient, report, subscription.query)
         tables = context.get("tables", [])
+        # Reading the figures is the report's permission; taking them away as files is its export permissions'.
+        attached = report.may_export(recipient)
         page = reverse("reports:report", args=[report.key]) + (f"?{subscription.query}" if subscription.query else "")
         values = {
             "report": report, "filters": filters, "tables": tables, "recipient": recipient,
             "subscription": subscription, "base_url": settings.CRM_BASE_URL.rstrip("/"), "report_url": _absolute(page),
-            "manage_url": _absolute(reverse("reports:subscription_list")),
+            "manage_url": _absolute(reverse("reports:subscription_list")), "attached": attached,
         }
         subject = " ".join(f"[CRM] {report.title} {filters.start:%Y-%m-%d} – {filters.end:%Y-%m-%d}".split())
         message = EmailMultiAlternatives(
             subject=subject, body=render_to_string("reports/subscription_mail.txt", values),
             from_email=settings.DEFAULT_FROM_EMAIL, to=[recipient.email])
         message.attach_alternative(render_to_string("reports/subscription_mail.html", values), "text/html")
-        for table in tables:
+        for table in tables if attached else []:
             name = f"{report.key}-{table.key}-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.xlsx"
             message.attach(name, xlsx_bytes(table), XlsxWriter.content_type)
     return message, tables

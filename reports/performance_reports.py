@@ -287,4 +287,5 @@ register(Report(key="performance", title=gettext_lazy("Sales performance against
                 description=gettext_lazy("Won amount, win rate, average deal size and sales cycle per rep and team "
                                          "and month, against the targets managers set; ranking of the reps."),
                 permissions=("sales.view_opportunity",), build=build_performance, order=30,
+                export_permissions=("sales.export_opportunity",),
                 template="reports/performance.html", extra={"default_period": THIS_QUARTER}))

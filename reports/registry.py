@@ -23,9 +23,16 @@ class Report:
     order: int = 100
     filters: tuple[str, ...] = ("period", "team", "owner")  # which filter fields the page shows
     extra: dict = field(default_factory=dict)
+    # Needed on top of ``permissions`` to take the tables away as .xlsx (a download or a scheduled mail's
+    # attachments): the export permission of the records the rows are made of, as their list's export asks.
+    # None (not declared) exports nothing, so a new report cannot leak records before someone decides.
+    export_permissions: tuple[str, ...] | None = None
 
     def allowed(self, user) -> bool:
         return user.is_authenticated and user.has_perms(self.permissions)
+
+    def may_export(self, user) -> bool:
+        return self.export_permissions is not None and self.allowed(user) and user.has_perms(self.export_permissions)
 
 
 _REPORTS: dict[str, Report] = {}

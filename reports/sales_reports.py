@@ -272,13 +272,14 @@ def build_forecast(request, filters) -> dict:
 register(Report(
     key="funnel", title=gettext_lazy("Pipeline funnel"), section=SECTION, permissions=("sales.view_opportunity",),
     build=build_funnel, order=10, extra={"default_period": THIS_QUARTER},
+    export_permissions=("sales.export_opportunity",),
     description=gettext_lazy(
         "Opportunities created in the period, per stage they reached: were in it, or went further (a won deal passed "
         "every stage; a lost one the stages it was in), with their amount and the share that went on."),
 ))
 register(Report(
     key="forecast", title=gettext_lazy("Forecast"), section=SECTION, permissions=("sales.view_opportunity",),
-    build=build_forecast, order=20, filters=("team", "owner"),
+    build=build_forecast, order=20, filters=("team", "owner"), export_permissions=("sales.export_opportunity",),
     description=format_lazy(gettext_lazy(
         "Open opportunities by month of expected close. Best case: all their amount; commit: amount × stage "
         "probability; worst case: only the deals in stages with a probability of at least {percent}. Won: the amount "

@@ -157,10 +157,11 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
                                  "POST": row(302, 302, 302, 302, 302)},
     "account_settings":         {"GET": row(200, 200, 200, 200, 200)},
     # reports: each report needs the module permissions of the data it reads, and counts only the viewer's scope
-    # (a rep's own records); _path opens the activity report, which every role with interactions may read
+    # (a rep's own records); _path opens the activity report, which every role with interactions may read; its
+    # export needs interactions.export_interaction too, which only admins and managers have
     "reports:index":            {"GET": row(200, 200, 200, 200, 200)},
     "reports:report":           {"GET": row(200, 200, 200, 200, 200)},
-    "reports:export":           {"GET": row(200, 200, 200, 200, 200)},
+    "reports:export":           {"GET": row(200, 200, 403, 403, 403)},
     # sales targets: admins and managers of a team set them (for their subtree); others 403. An empty month POST
     # writes nothing and goes back to the month's page
     "reports:target_list":      {"GET": row(200, 200, 403, 403, 403),
@@ -532,17 +533,20 @@ def test_permission_matrix(request, client_as, world, name, method, role):
 # ------------------------------------------------------------------------------------------ each report
 
 # reports:report and reports:export take the report's key: every registered report × role, and one table's export.
-# A report needs the module permissions of what it reads: marketing has no sales, support no leads.
+# A report needs the module permissions of what it reads: marketing has no sales, support no leads. Its export needs
+# on top the export permission of the records behind its rows (Report.export_permissions): interactions and sales
+# records are exported by admins and managers only, customers by marketing too; leads have no export permission.
 REPORT_STATUSES = {
-    #                  table          admin  mgr  rep  mkt  sup  anon
-    "activity":        ("weekly",     row(200, 200, 200, 200, 200)),
-    "funnel":          ("funnel",     row(200, 200, 200, 403, 403)),
-    "forecast":        ("forecast",   row(200, 200, 200, 403, 403)),
-    "performance":     ("ranking",    row(200, 200, 200, 403, 403)),
-    "new_customers":   ("months",     row(200, 200, 200, 200, 200)),
-    "customer_base":   ("statuses",   row(200, 200, 200, 200, 200)),
-    "rfm":             ("segments",   row(200, 200, 200, 403, 200)),
-    "lead_conversion": ("sources",    row(200, 200, 200, 200, 403)),
+    #                  table          page: admin mgr rep  mkt  sup       export: admin mgr rep mkt sup
+    "activity":        ("weekly",     row(200, 200, 200, 200, 200), row(200, 200, 403, 403, 403)),
+    "not_contacted":   ("customers",  row(200, 200, 200, 200, 200), row(200, 200, 403, 200, 403)),
+    "funnel":          ("funnel",     row(200, 200, 200, 403, 403), row(200, 200, 403, 403, 403)),
+    "forecast":        ("forecast",   row(200, 200, 200, 403, 403), row(200, 200, 403, 403, 403)),
+    "performance":     ("ranking",    row(200, 200, 200, 403, 403), row(200, 200, 403, 403, 403)),
+    "new_customers":   ("months",     row(200, 200, 200, 200, 200), row(200, 200, 403, 200, 403)),
+    "customer_base":   ("statuses",   row(200, 200, 200, 200, 200), row(200, 200, 403, 200, 403)),
+    "rfm":             ("customers",  row(200, 200, 200, 403, 200), row(200, 200, 403, 403, 403)),
+    "lead_conversion": ("sources",    row(200, 200, 200, 200, 403), row(200, 200, 200, 200, 403)),
 }
 
 
@@ -555,11 +559,15 @@ def test_every_report_has_an_expectation():
 @pytest.mark.parametrize("key", sorted(REPORT_STATUSES))
 @pytest.mark.parametrize("role", ROLES)
 def test_each_report_and_its_export_by_role(request, client_as, world, key, role):
-    table, statuses = REPORT_STATUSES[key]
+    table, page_statuses, export_statuses = REPORT_STATUSES[key]
     user = None if role == "anonymous" else request.getfixturevalue(ROLE_FIXTURES[role])
     client = client_as(user)
-    assert client.get(reverse("reports:report", args=[key])).status_code == statuses[role]
-    assert client.get(reverse("reports:export", args=[key, table])).status_code == statuses[role]
+    page = client.get(reverse("reports:report", args=[key]))
+    assert page.status_code == page_statuses[role]
+    assert client.get(reverse("reports:export", args=[key, table])).status_code == export_statuses[role]
+    if page.status_code == 200:
+        # the page offers the export exactly to those who may take it
+        assert (b"data-export=" in page.content) == (export_statuses[role] == 200)
 
 
 # -------------------------------------------------------------------------------------- admin site

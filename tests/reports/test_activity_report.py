@@ -1,7 +1,7 @@
 """The activity report: interactions and completed follow-ups per rep and week, over the people the viewer oversees."""
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.urls import reverse
 from django.utils import timezone
@@ -49,3 +49,38 @@ def test_the_export_holds_the_figures_of_the_page(client_as, sales_manager, sale
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][0] == str(sales_rep) and rows[1][2] == 2
+
+
+def test_each_row_opens_the_activity_list_on_that_reps_interactions_of_that_week(client_as, sales_manager, sales_rep,
+                                                                               other_rep):
+    # given: the rep's interactions in two weeks of March 2025 (Monday 3rd and Monday 10th), two of them at the very
+    # ends of the first week in the CRM's time zone, and a colleague's in the first week
+    def at(text):
+        return timezone.make_aware(datetime.fromisoformat(text))
+
+    mine, theirs = CustomerFactory(owner=sales_rep), CustomerFactory(owner=other_rep)
+    first_week = {Interaction.objects.create(customer=mine, author=sales_rep, occurred_at=at(when), subject="周一").pk
+                  for when in ("2025-03-03 00:10", "2025-03-05 10:00", "2025-03-09 23:50")}
+    second_week = {Interaction.objects.create(customer=mine, author=sales_rep, occurred_at=at(when), subject="下周").pk
+                   for when in ("2025-03-10 00:10", "2025-03-12 10:00")}
+    Interaction.objects.create(customer=theirs, author=other_rep, occurred_at=at("2025-03-05 11:00"), subject="同事")
+    march = "?period=custom&date_from=2025-03-01&date_to=2025-03-31"
+
+    def listed(client, link):
+        response = client.get(link)
+        assert response.status_code == 200
+        assert not response.context["filter"].form.errors
+        return {interaction.pk for interaction in response.context["page"].object_list}
+
+    # when the manager follows the rep's rows, then each lists exactly the rep's interactions of that week
+    manager = client_as(sales_manager)
+    table = manager.get(reverse("reports:report", args=["activity"]) + march).context["tables"][0]
+    links = {(row[0], row[1]): link for row, link in zip(table.rows, table.links, strict=True)}
+    assert listed(manager, links[(str(sales_rep), "2025-03-03")]) == first_week
+    assert listed(manager, links[(str(sales_rep), "2025-03-10")]) == second_week
+    # and the rep, who may not open the team list, is led to his own activity list, on the same week
+    rep = client_as(sales_rep)
+    rep_table = rep.get(reverse("reports:report", args=["activity"]) + march).context["tables"][0]
+    rep_links = {row[1]: link for row, link in zip(rep_table.rows, rep_table.links, strict=True)}
+    assert rep_links["2025-03-03"].startswith(reverse("interactions:my_activity") + "?")
+    assert listed(rep, rep_links["2025-03-03"]) == first_week

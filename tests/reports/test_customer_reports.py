@@ -11,6 +11,8 @@ from io import BytesIO
 
 import openpyxl
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,10 +20,12 @@ from django.utils import timezone
 
 from customers.models import Customer
 from reports import rfm
+from reports.models import ReportExport
 from sales.models import Lead, LeadStatus, Order
 from tests.factories import CustomerFactory
 from tests.factories.sales_leads import LeadFactory
 
+User = get_user_model()
 PERIOD = {"period": "custom", "date_from": "2025-01-01", "date_to": "2025-02-28"}
 
 
@@ -411,7 +415,7 @@ def test_rfm_scope_a_manager_his_subtree_a_rep_his_own_orders(client_as, admin_u
     assert [row[0] for row in table(south, "customers").rows] == ["客户F"]
 
 
-def test_rfm_pages_through_a_segment_and_exports_all_of_it(client_as, sales_rep, monkeypatch):
+def test_rfm_pages_through_a_segment_and_exports_all_of_it(client_as, sales_rep, sales_manager, monkeypatch):
     # Five customers with the same single order: equal ranks, every score 1, all general win-back; equal revenue
     # lists them in the order they were made.
     made = [CustomerFactory(owner=sales_rep, name=f"同分{i}") for i in range(5)]
@@ -426,9 +430,11 @@ def test_rfm_pages_through_a_segment_and_exports_all_of_it(client_as, sales_rep,
     assert first.context["pager"]["pages"] == 3 and first.context["pager"]["previous"] == ""
     second = client.get(first.context["pager"]["next"])
     assert [row[0] for row in table(second, "customers").rows] == ["同分2", "同分3"]
-    rows = xlsx_rows(client, "rfm", "customers", segment="general_winback", **HALF)
+    # the export is his manager's (a rep may not export customers or orders); the rep's customers are all there is
+    manager = client_as(sales_manager)
+    rows = xlsx_rows(manager, "rfm", "customers", segment="general_winback", **HALF)
     assert [row[0] for row in rows[1:]] == ["同分0", "同分1", "同分2", "同分3", "同分4"]
-    segments = xlsx_rows(client, "rfm", "segments", segment="general_winback", **HALF)
+    segments = xlsx_rows(manager, "rfm", "segments", segment="general_winback", **HALF)
     assert segments[-2][0] == "General win-back customers" and segments[-2][2:5] == (5, 1, 5000)
     assert segments[-1][0] == "Total" and segments[-1][2:5] == (5, 1, 5000)
 
@@ -438,6 +444,23 @@ def test_rfm_bad_filter_values_give_the_page_with_a_message(client_as, sales_rep
     html = response.content.decode()
     assert "Select a valid choice" in html
     assert table(response, "customers").title.startswith("Customers in the segment Important value customers")
+
+
+def test_rfm_customer_list_leaves_the_crm_only_with_customer_and_order_export_permissions(
+        client_as, sales_rep, support_agent, sales_manager):
+    url = reverse("reports:export", args=["rfm", "customers"])
+    # the rep and the support agent read the report, but get no export button and a 403 for the file
+    for user in (sales_rep, support_agent):
+        client = client_as(user)
+        assert b"data-export" not in page(client, "rfm").content
+        assert client.get(url).status_code == 403
+    # one of the two permissions is not enough: the rows are customers with their orders
+    sales_rep.user_permissions.add(Permission.objects.get(codename="export_customer"))
+    assert client_as(User.objects.get(pk=sales_rep.pk)).get(url).status_code == 403
+    sales_rep.user_permissions.add(Permission.objects.get(codename="export_order"))
+    assert client_as(User.objects.get(pk=sales_rep.pk)).get(url).status_code == 200
+    assert b'data-export="customers"' in page(client_as(sales_manager), "rfm").content
+    assert ReportExport.objects.filter(user=sales_rep, report="rfm", table="customers").count() == 1
 
 
 def test_rfm_needs_order_permission(client_as, marketing_user, support_agent):
@@ -454,16 +477,27 @@ ROLE_STATUSES = {
     "rfm":             (200, 200, 200, 403, 200),  # orders: not marketing's
     "lead_conversion": (200, 200, 200, 200, 403),  # leads: not support's
 }
+# The export needs the records' export permissions too: customers.export_customer (admins, managers, marketing), for
+# RFM sales.export_order as well (admins, managers); leads have none of their own.
+EXPORT_STATUSES = {
+    #                   admin mgr  rep  mkt  sup
+    "new_customers":   (200, 200, 403, 200, 403),
+    "customer_base":   (200, 200, 403, 200, 403),
+    "rfm":             (200, 200, 403, 403, 403),
+    "lead_conversion": (200, 200, 200, 200, 403),
+}
 FIRST_TABLE = {"new_customers": "months", "customer_base": "statuses", "rfm": "segments",
                "lead_conversion": "sources"}
 
 
 @pytest.mark.parametrize("key", list(ROLE_STATUSES))
 def test_each_role_opens_and_exports_the_reports_its_modules_allow(client_as, users_by_role, key):
-    for (role, user), status in zip(users_by_role.items(), ROLE_STATUSES[key], strict=True):
+    statuses = zip(users_by_role.items(), ROLE_STATUSES[key], EXPORT_STATUSES[key], strict=True)
+    for (role, user), status, export_status in statuses:
         client = client_as(user)
         assert client.get(reverse("reports:report", args=[key])).status_code == status, (role, key)
-        assert client.get(reverse("reports:export", args=[key, FIRST_TABLE[key]])).status_code == status, (role, key)
+        export = client.get(reverse("reports:export", args=[key, FIRST_TABLE[key]]))
+        assert export.status_code == export_status, (role, key)
     anonymous = client_as(None).get(reverse("reports:report", args=[key]))
     assert anonymous.status_code == 302
 
