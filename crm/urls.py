@@ -30,6 +30,7 @@ urlpatterns = [
     path("interactions/", include("interactions.urls")),
     path("sales/", include("sales.urls")),
     path("notifications/", include("crm.notifications.urls")),
+    path("backups/", include("crm.backups.urls")),
     path("reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

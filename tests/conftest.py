@@ -157,6 +157,13 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def backup_root(settings, tmp_path):
+    """Backups taken by a test go to a folder of its own too."""
+    settings.CRM_BACKUP_DIR = tmp_path / "backups"
+    return settings.CRM_BACKUP_DIR
+
+
 # --------------------------------------------------------------------------------- clients
 
 

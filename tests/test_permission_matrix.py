@@ -156,6 +156,11 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     "notifications:read_all":   {"GET": row(405, 405, 405, 405, 405),
                                  "POST": row(302, 302, 302, 302, 302)},
     "account_settings":         {"GET": row(200, 200, 200, 200, 200)},
+    # backups are the administrators' alone (403 like the other administration pages: no record to hide); the POST
+    # only enqueues a backup after the commit
+    "backups:list":             {"GET": row(200, 403, 403, 403, 403)},
+    "backups:create":           {"GET": row(405, 405, 405, 405, 405),
+                                 "POST": row(302, 403, 403, 403, 403)},
     # reports: each report needs the module permissions of the data it reads, and counts only the viewer's scope
     # (a rep's own records); _path opens the activity report, which every role with interactions may read; its
     # export needs interactions.export_interaction too, which only admins and managers have

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "crm.imports",
     "crm.exports",
     "crm.notifications",
+    "crm.backups",
     # modules
     "customers",
     "interactions",
@@ -178,11 +179,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interactions.tasks.sync_mailboxes",
         "schedule": crontab(minute="*/5"),
     },
+    "backups-daily": {
+        "task": "crm.backups.tasks.run_backup",
+        "schedule": crontab(minute=30, hour=2),  # each night, in TIME_ZONE
+    },
     "reports-send-scheduled-mails": {
         "task": "reports.tasks.send_scheduled_reports",
         "schedule": crontab(minute=0, hour=7),  # each morning, in TIME_ZONE; a missed week or month catches up
     },
 }
+
+# Backups (crm.backups): pg_dump files and archives of MEDIA_ROOT are written here (keep it off the database's
+# disk in production), and only the newest CRM_BACKUP_KEEP finished backups are kept.
+CRM_BACKUP_DIR = env.path("CRM_BACKUP_DIR", default=BASE_DIR / ".run" / "backups")
+CRM_BACKUP_KEEP = env.int("CRM_BACKUP_KEEP", default=14)
 
 # Sales: a lead its owner has not handled this many hours after it was assigned goes to the next rep, and his
 # manager is told.

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.backups.models import Backup, BackupStatus
 from crm.exports.models import ExportStatus
 from crm.imports.models import ImportJob, ImportStatus
 from crm.notifications.models import Notification
@@ -228,9 +229,24 @@ def test_an_admin_sees_the_whole_company(client_as, world, admin_user, south_rep
 
 
 def test_system_health_says_honestly_that_no_backup_was_taken(client_as, admin_user):
+    Backup.objects.create(status=BackupStatus.FAILED, error="pg_dump failed")  # a failed one does not count
     response = home(client_as(admin_user))
     assert response.context["health"].backup is None
     assert "No backup has been taken yet." in response.content.decode()
+
+
+def test_system_health_shows_the_last_finished_backup(client_as, admin_user):
+    started = datetime(2026, 3, 1, 2, 30, tzinfo=timezone.get_current_timezone())
+    older = Backup.objects.create(status=BackupStatus.DONE, size=1000, finished_at=started)
+    Backup.objects.filter(pk=older.pk).update(started_at=started - timedelta(days=1))
+    newest = Backup.objects.create(status=BackupStatus.DONE, size=2048, media_size=0, finished_at=started)
+    Backup.objects.filter(pk=newest.pk).update(started_at=started)
+    Backup.objects.create(status=BackupStatus.RUNNING)
+    response = home(client_as(admin_user))
+    assert response.context["health"].backup == newest
+    page = response.content.decode()
+    assert "No backup has been taken yet." not in page
+    assert "2026-03-01 02:30" in page and reverse("backups:list") in page
 
 
 def test_failed_jobs_of_the_last_day_are_counted_and_listed(client_as, admin_user, other_rep):

@@ -1,0 +1,42 @@
+"""The backups page, for administrators only (403 for everyone else, as the other administration pages): the list
+of backups and the "Back up now" button, which only enqueues the work for a worker."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.accounts.roles import is_admin
+from crm.web.pagination import paginate
+
+from . import selectors
+
+
+def _admin_only(request) -> None:
+    if not is_admin(request.user):
+        raise PermissionDenied
+
+
+@require_GET
+def backup_list(request):
+    _admin_only(request)
+    page = paginate(request, selectors.backup_list())
+    rows = [(backup, selectors.labelled_counts(backup)) for backup in page.object_list]
+    return render(request, "backups/backup_list.html",
+                  {"page": page, "rows": rows, "running": selectors.backup_running()})
+
+
+@require_POST
+def backup_start(request):
+    _admin_only(request)
+    from .tasks import run_backup
+
+    if selectors.backup_running():
+        messages.warning(request, _("A backup is already running."))
+        return redirect("backups:list")
+    actor_id = request.user.pk
+    transaction.on_commit(lambda: run_backup.delay(actor_id))
+    messages.success(request, _("The backup has started. Reload this page in a few minutes to see it."))
+    return redirect("backups:list")
