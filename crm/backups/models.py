@@ -37,6 +37,11 @@ class Backup(models.Model):
     # {"customers.customer": 1234, ...}: exact counts, in the dump's snapshot.
     row_counts = models.JSONField(_("row counts"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The last restore drill of this backup (crm.backups.services.backup_restore_drill): restored into a scratch
+    # database and counted there. drill_ok None: never drilled.
+    drilled_at = models.DateTimeField(_("restore drill"), null=True, blank=True)
+    drill_ok = models.BooleanField(_("restore drill passed"), null=True, blank=True)
+    drill_report = models.TextField(_("restore drill report"), blank=True)
     # None when the daily schedule took it.
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True, on_delete=models.SET_NULL,

@@ -14,15 +14,23 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pghistory
 import psycopg
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.utils import timezone
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+
+from crm.accounts.roles import ADMIN
+from crm.notifications.models import NotificationKind
+from crm.notifications.services import NewNotification, notify_many
 
 from .models import Backup, BackupStatus
 
@@ -325,3 +333,43 @@ def _unpack_media(archive_path: Path, target: Path) -> None:
         for child in inner.iterdir():
             shutil.move(str(child), target / child.name)
         inner.rmdir()
+
+
+# --------------------------------------------------------------------------------------------------- restore drill
+
+
+def backup_restore_drill() -> Backup | None:
+    """Prove the newest finished backup restores: restore it into a scratch database, compare the row counts with
+    those recorded, drop the scratch database; record the outcome on the backup and tell every administrator when
+    the restore failed or a count differs. None when there is no backup to drill."""
+    backup = Backup.objects.filter(status=BackupStatus.DONE).order_by("-started_at", "-pk").first()
+    if backup is None:
+        return None
+    scratch = f"crm_restore_drill_{backup.pk}_{int(time.time())}"
+    try:
+        outcome = backup_verify_restore(backup, database_name=scratch)
+        problem = "; ".join(f"{label}: {expected} → {actual}"
+                            for label, (expected, actual) in outcome["differences"].items())
+    except BackupError as error:
+        problem = str(error)
+    finally:
+        if database_exists(scratch):
+            database_drop(scratch)
+    backup.drilled_at, backup.drill_ok, backup.drill_report = timezone.now(), not problem, problem
+    backup.save(update_fields=["drilled_at", "drill_ok", "drill_report"])
+    if problem:
+        _tell_admins_the_drill_failed(backup)
+    return backup
+
+
+def _tell_admins_the_drill_failed(backup: Backup) -> None:
+    admins = get_user_model().objects.filter(Q(is_superuser=True) | Q(groups__name=ADMIN), is_active=True).distinct()
+    notes = []
+    for admin in admins:
+        with translation.override(admin.language or settings.LANGUAGE_CODE):
+            title = _("The restore drill of the backup of %(time)s failed") % {
+                "time": f"{timezone.localtime(backup.started_at):%Y-%m-%d %H:%M}"}
+        notes.append(NewNotification(user_id=admin.pk, kind=NotificationKind.SYSTEM, title=title,
+                                     body=backup.drill_report, url=reverse("backups:list"),
+                                     dedupe_key=f"backup-drill:{backup.pk}:{backup.drilled_at:%Y%m%d%H%M%S}:{admin.pk}"))
+    notify_many(notes)

@@ -13,3 +13,10 @@ def run_backup(actor_id: int | None = None) -> int | None:
         return services.backup_create(actor=actor).pk
     except services.BackupBusy:
         return None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_restore_drill() -> int | None:
+    """Weekly: restore the newest backup into a scratch database and check it (admins are told of a failure)."""
+    backup = services.backup_restore_drill()
+    return backup.pk if backup else None

@@ -183,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.backups.tasks.run_backup",
         "schedule": crontab(minute=30, hour=2),  # each night, in TIME_ZONE
     },
+    "backups-restore-drill": {
+        "task": "crm.backups.tasks.run_restore_drill",
+        "schedule": crontab(minute=30, hour=4, day_of_week=0),  # Sunday morning, after that night's backup
+    },
     "reports-send-scheduled-mails": {
         "task": "reports.tasks.send_scheduled_reports",
         "schedule": crontab(minute=0, hour=7),  # each morning, in TIME_ZONE; a missed week or month catches up

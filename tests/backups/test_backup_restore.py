@@ -19,7 +19,8 @@ from django.utils import timezone, translation
 
 from crm.backups import services
 from crm.backups.models import Backup, BackupStatus
-from crm.backups.tasks import run_backup
+from crm.backups.tasks import run_backup, run_restore_drill
+from crm.notifications.models import Notification
 from customers.models import Contact, Customer
 from tests.factories import ContactFactory, CustomerFactory
 
@@ -253,3 +254,62 @@ def test_the_page_in_chinese(client_as, admin_user):
                           row_counts={"customers.customer": 3}, finished_at=timezone.now())
     page = client_as(admin_user, language="zh-hans").get(reverse("backups:list")).content.decode()
     assert "立即备份" in page and "每日定时任务" in page and "行数" in page
+
+
+# ------------------------------------------------------------------------------------------------- restore drill
+
+
+def _scratch_databases() -> set:
+    import psycopg
+
+    with psycopg.connect(**services._pg_params("postgres")) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'crm_restore_drill%%'")
+        return {row[0] for row in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_restore_drill_restores_the_newest_backup_and_records_that_it_passed(admin_user, backup_root):
+    CustomerFactory.create_batch(3)
+    services.backup_create()
+    newest = services.backup_create()
+    # when the weekly drill runs
+    assert run_restore_drill() == newest.pk
+    # then the newest backup is recorded as restored with equal counts, and no scratch database is left
+    newest.refresh_from_db()
+    assert newest.drill_ok is True and newest.drilled_at is not None and newest.drill_report == ""
+    assert _scratch_databases() == set()
+    assert not Notification.objects.filter(user=admin_user).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_restore_drill_is_recorded_and_told_to_every_administrator(admin_user, sales_manager, backup_root,
+                                                                            client_as):
+    CustomerFactory()
+    backup = services.backup_create()
+    dump = backup_root / backup.file
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the disk damaged one byte
+    dump.write_bytes(bytes(data))
+    # when the drill runs
+    services.backup_restore_drill()
+    # then the backup shows the failed drill with its reason, and only the administrators are told
+    backup.refresh_from_db()
+    assert backup.drill_ok is False and "does not match" in backup.drill_report
+    (note,) = Notification.objects.filter(user=admin_user)
+    # in the administrator's language (the site's default here: he chose none)
+    assert note.title.endswith("的备份恢复演练失败") and "does not match" in note.body
+    assert note.url == reverse("backups:list")
+    assert not Notification.objects.filter(user=sales_manager).exists()
+    assert _scratch_databases() == set()
+    page = client_as(admin_user).get(reverse("backups:list")).content.decode()
+    assert "does not match" in page[page.index("data-drill"):]
+
+
+def test_the_drill_runs_weekly_in_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["backups-restore-drill"]
+    assert entry["task"] == "crm.backups.tasks.run_restore_drill"
+
+
+@pytest.mark.django_db
+def test_no_backup_no_drill():
+    assert services.backup_restore_drill() is None
