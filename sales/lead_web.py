@@ -32,6 +32,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from crm.web.http import client_address
+
 from .lead_forms import WebLeadForm
 from .lead_services import web_lead_create
 
@@ -75,17 +77,6 @@ def check_token(token: str, *, now: float | None = None) -> str:
     if not cache.add(f"sales:webform:token:{nonce}", 1, timeout=MAX_AGE + 60):
         return REUSED
     return VALID
-
-
-def client_address(request) -> str:
-    """The visitor's address: REMOTE_ADDR, or behind CRM_TRUSTED_PROXY_COUNT proxies the address the outermost
-    of them saw (the N-th entry of X-Forwarded-For from the right; entries further left come from the client)."""
-    proxies = settings.CRM_TRUSTED_PROXY_COUNT
-    if proxies > 0:
-        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-        if forwarded:
-            return forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def over_rate_limit(address: str) -> bool:

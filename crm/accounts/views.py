@@ -1,5 +1,6 @@
-"""A user's own settings page."""
+"""A user's own settings page, and the page a locked-out login gets."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,3 +19,9 @@ def account_settings(request):
         messages.success(request, _("Your settings are saved."))
         return redirect("account_settings")
     return render(request, "accounts/settings.html", {"form": form})
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a login from a user name and address that failed too often (AXES_LOCKOUT_CALLABLE)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "accounts/lockout.html", {"minutes": minutes}, status=429)

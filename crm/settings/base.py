@@ -1,5 +1,6 @@
 """Settings shared by every environment; values that differ come from the environment."""
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "pghistory.admin",
     "phonenumber_field",
     "django_celery_beat",
+    "axes",
     # platform
     "crm.accounts",
     "crm.audit",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Puts the acting user and URL into the context of every audit event written by a request.
     "crm.audit.middleware.AuditContextMiddleware",
+    # Answers a locked-out login attempt with the lockout page (see AXES_* below); last, as django-axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -97,6 +101,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user name and address before any other
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -109,6 +114,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# No forced password rotation: passwords never expire.
+
+# Login lockout (django-axes): after CRM_LOGIN_FAILURE_LIMIT wrong passwords for one user name from one client
+# address, that pair is refused for CRM_LOGIN_COOLOFF_MINUTES. Locking the pair, not the user name alone, keeps an
+# attacker elsewhere from locking a real user out from his own address. An administrator unlocks early by deleting
+# the access attempts in the admin (Axes → Access attempts). The address is the one the web-to-lead form uses
+# (crm.web.http.client_address, behind CRM_TRUSTED_PROXY_COUNT proxies).
+AXES_FAILURE_LIMIT = env.int("CRM_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("CRM_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "crm.web.http.client_address"
+AXES_LOCKOUT_CALLABLE = "crm.accounts.views.login_locked_out"
 
 # Chinese first, English complete.
 LANGUAGE_CODE = env("CRM_LANGUAGE_CODE", default="zh-hans")
