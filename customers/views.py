@@ -4,7 +4,7 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.accounts.models import Team
-from crm.accounts.roles import is_admin
+from crm.accounts.roles import require_admin
 from crm.web import pagination
 from crm.web.pagination import paginate
 
@@ -270,20 +270,16 @@ def contact_delete(request, pk, contact_pk):
     return redirect(f"{customer.get_absolute_url()}?tab=contacts")
 
 
-def _admin_only(request):
-    if not is_admin(request.user):
-        raise PermissionDenied
-
 
 @require_GET
 def recycle_bin(request):
-    _admin_only(request)
+    require_admin(request.user)
     return render(request, "customers/recycle_bin.html", {"page": paginate(request, selectors.recycle_bin())})
 
 
 @require_POST
 def customer_restore(request, pk):
-    _admin_only(request)
+    require_admin(request.user)
     try:
         customer = services.customer_restore(actor=request.user, customer_id=pk)
     except Customer.DoesNotExist:

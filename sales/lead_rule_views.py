@@ -3,13 +3,13 @@ embed code, create / edit, delete with confirmation, move up / down."""
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.accounts.roles import is_admin
+from crm.accounts.roles import require_admin
 from customers.choices import Industry, Source
 
 from . import lead_rules
@@ -18,14 +18,9 @@ from .lead_forms import AssignmentRuleForm
 from .models import AssignmentRule
 
 
-def _admin_only(request) -> None:
-    if not is_admin(request.user):
-        raise PermissionDenied
-
-
 @require_GET
 def rule_list(request):
-    _admin_only(request)
+    require_admin(request.user)
     form_url = settings.CRM_BASE_URL.rstrip("/") + reverse("sales:lead_web_form")
     rules = list(selectors.assignment_rules())
     away = selectors.away_members(team_ids={rule.team_id for rule in rules if rule.team_id and not rule.user_id})
@@ -49,13 +44,13 @@ def _conditions(rule) -> list[tuple[str, str]]:
 
 @require_http_methods(["GET", "POST"])
 def rule_create(request):
-    _admin_only(request)
+    require_admin(request.user)
     return _rule_form(request, AssignmentRule())
 
 
 @require_http_methods(["GET", "POST"])
 def rule_update(request, pk):
-    _admin_only(request)
+    require_admin(request.user)
     return _rule_form(request, get_object_or_404(AssignmentRule, pk=pk))
 
 
@@ -74,7 +69,7 @@ def _rule_form(request, rule):
 
 @require_http_methods(["GET", "POST"])
 def rule_delete(request, pk):
-    _admin_only(request)
+    require_admin(request.user)
     rule = get_object_or_404(AssignmentRule, pk=pk)
     if request.method == "POST":
         lead_rules.rule_delete(actor=request.user, rule=rule)
@@ -85,7 +80,7 @@ def rule_delete(request, pk):
 
 @require_POST
 def rule_move(request, pk):
-    _admin_only(request)
+    require_admin(request.user)
     rule = get_object_or_404(AssignmentRule, pk=pk)
     lead_rules.rule_move(actor=request.user, rule=rule, direction=request.POST.get("direction", ""))
     return redirect("sales:assignment_rule_list")

@@ -3,6 +3,7 @@
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 
 ADMIN = "admin"
 SALES_MANAGER = "sales_manager"
@@ -99,3 +100,9 @@ def user_roles(user):
 
 def is_admin(user):
     return user.is_superuser or ADMIN in user_roles(user)
+
+
+def require_admin(user) -> None:
+    """Refuse (403, as every administration page does) anyone but an administrator."""
+    if not is_admin(user):
+        raise PermissionDenied

@@ -2,26 +2,20 @@
 of backups and the "Back up now" button, which only enqueues the work for a worker."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.accounts.roles import is_admin
+from crm.accounts.roles import require_admin
 from crm.web.pagination import paginate
 
 from . import selectors
 
 
-def _admin_only(request) -> None:
-    if not is_admin(request.user):
-        raise PermissionDenied
-
-
 @require_GET
 def backup_list(request):
-    _admin_only(request)
+    require_admin(request.user)
     page = paginate(request, selectors.backup_list())
     rows = [(backup, selectors.labelled_counts(backup)) for backup in page.object_list]
     return render(request, "backups/backup_list.html",
@@ -30,7 +24,7 @@ def backup_list(request):
 
 @require_POST
 def backup_start(request):
-    _admin_only(request)
+    require_admin(request.user)
     from .tasks import run_backup
 
     if selectors.backup_running():
