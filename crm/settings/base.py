@@ -60,6 +60,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Cache-Control: no-store on every page a signed-in user gets (they hold customer data).
+    "crm.web.middleware.NoStoreForSignedInUsers",
+    # Signs out after CRM_SESSION_IDLE_MINUTES without a request or CRM_SESSION_MAX_HOURS after login.
+    "crm.accounts.session_timeouts.SessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -127,6 +131,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "crm.web.http.client_address"
 AXES_LOCKOUT_CALLABLE = "crm.accounts.views.login_locked_out"
+
+# Sessions end after this many minutes without a request, and this many hours after login whatever the activity
+# (crm.accounts.session_timeouts). Disabling a user ends his sessions (ModelBackend refuses inactive users) and a
+# password change ends his other sessions (the session auth hash).
+CRM_SESSION_IDLE_MINUTES = env.int("CRM_SESSION_IDLE_MINUTES", default=30)
+CRM_SESSION_MAX_HOURS = env.int("CRM_SESSION_MAX_HOURS", default=12)
 
 # Chinese first, English complete.
 LANGUAGE_CODE = env("CRM_LANGUAGE_CODE", default="zh-hans")
