@@ -32,6 +32,7 @@ urlpatterns = [
     path("notifications/", include("crm.notifications.urls")),
     path("backups/", include("crm.backups.urls")),
     path("reports/", include("reports.urls")),
+    path("audit/", include("crm.audit.urls")),
     path("admin/", admin.site.urls),
 ]
 

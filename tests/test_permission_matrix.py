@@ -161,6 +161,8 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     "backups:list":             {"GET": row(200, 403, 403, 403, 403)},
     "backups:create":           {"GET": row(405, 405, 405, 405, 405),
                                  "POST": row(302, 403, 403, 403, 403)},
+    # the audit log is the administrators' alone (403 like the other administration pages); it only reads
+    "audit:log":                {"GET": row(200, 403, 403, 403, 403)},
     # reports: each report needs the module permissions of the data it reads, and counts only the viewer's scope
     # (a rep's own records); _path opens the activity report, which every role with interactions may read; its
     # export needs interactions.export_interaction too, which only admins and managers have

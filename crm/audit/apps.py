@@ -6,3 +6,6 @@ class AuditConfig(AppConfig):
     name = "crm.audit"
     label = "audit"
     verbose_name = _("Audit trail")
+
+    def ready(self):
+        from . import signals  # noqa: F401  (connects the login receivers)
