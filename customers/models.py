@@ -217,8 +217,8 @@ class Customer(models.Model):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent(), model_name="CustomerTagEvent")
 class CustomerTag(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tag", "customer"], name="customer_tag_unique")]

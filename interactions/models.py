@@ -42,7 +42,8 @@ CONTACT_CHANNELS = [c for c in Channel.values if c != Channel.NOTE]
 class Mailbox(models.Model):
     """An IMAP mailbox whose mail is filed on customers' timelines (one or several per user)."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailboxes")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE,
+        related_name="mailboxes")
     name = models.CharField(_("name"), max_length=100)
     host = models.CharField(_("IMAP server"), max_length=200)
     port = models.PositiveIntegerField(_("port"), default=993)
@@ -54,8 +55,8 @@ class Mailbox(models.Model):
                                 help_text=_("Mail between this address and a customer is filed; the address itself "
                                             "never makes a match."))
     enabled = models.BooleanField(_("read it"), default=True)
-    uid_validity = models.BigIntegerField(null=True, blank=True)
-    last_uid = models.BigIntegerField(default=0)
+    uid_validity = models.BigIntegerField(_("UIDVALIDITY"), null=True, blank=True)
+    last_uid = models.BigIntegerField(_("last UID"), default=0)
     last_checked_at = models.DateTimeField(_("last read"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
 
@@ -93,21 +94,22 @@ class SendStatus(models.TextChoices):
 class MailMessage(models.Model):
     """One email, read once per Message-ID whatever mailbox or how often it is seen, or written in the CRM."""
 
-    message_id = models.CharField(max_length=500, unique=True)
-    thread_key = models.CharField(max_length=500, db_index=True)  # the first Message-ID of its thread
-    in_reply_to = models.CharField(max_length=500, blank=True)
-    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    message_id = models.CharField(_("Message-ID"), max_length=500, unique=True)
+    thread_key = models.CharField(_("thread"), max_length=500, db_index=True)  # the first Message-ID of its thread
+    in_reply_to = models.CharField(_("in reply to"), max_length=500, blank=True)
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, verbose_name=_("mailbox"), on_delete=models.SET_NULL,
+        related_name="messages")
     subject = models.CharField(_("subject"), max_length=500, blank=True)
     sender = models.CharField(_("from"), max_length=500, blank=True)
     recipients = models.TextField(_("to and cc"), blank=True)
-    addresses = models.JSONField(default=list)  # every address of From, To and Cc, lower case
+    addresses = models.JSONField(_("addresses"), default=list)  # every address of From, To and Cc, lower case
     sent_at = models.DateTimeField(_("sent"))
     body = models.TextField(_("text"), blank=True)
-    filed = models.BooleanField(default=False)  # on at least one customer's timeline
-    created_at = models.DateTimeField(auto_now_add=True)
+    filed = models.BooleanField(_("filed"), default=False)  # on at least one customer's timeline
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Mail written in the CRM and sent by a worker (interactions.sending): {"from": ..., "to": [...], "reply_to":
     # [...]} as it is handed to the mail server. None for mail read from a mailbox.
-    envelope = models.JSONField(null=True, blank=True)
+    envelope = models.JSONField(_("envelope"), null=True, blank=True)
     # When the mail server took it (set once, under a row lock); ``sent_at`` above is the message's own date.
     smtp_sent_at = models.DateTimeField(_("handed to the mail server"), null=True, blank=True)
     send_error = models.CharField(_("not sent because"), max_length=20, choices=SendError.choices, blank=True)
@@ -146,9 +148,9 @@ class Interaction(models.Model):
     body = models.TextField(_("details"), blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
                                on_delete=models.SET_NULL, related_name="interactions")
-    mail = models.ForeignKey(MailMessage, null=True, blank=True, on_delete=models.CASCADE,
+    mail = models.ForeignKey(MailMessage, null=True, blank=True, verbose_name=_("mail"), on_delete=models.CASCADE,
                              related_name="interactions")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("interaction")
@@ -175,10 +177,11 @@ class Interaction(models.Model):
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
                  model_name="AttachmentEvent")
 class Attachment(models.Model):
-    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(upload_to="attachments/%Y/%m/")
+    interaction = models.ForeignKey(Interaction, verbose_name=_("interaction"), on_delete=models.CASCADE,
+        related_name="attachments")
+    file = models.FileField(_("file"), upload_to="attachments/%Y/%m/")
     name = models.CharField(_("file name"), max_length=255)
-    size = models.PositiveBigIntegerField(default=0)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
 
     class Meta:
         verbose_name = _("attachment")
@@ -213,9 +216,11 @@ class FollowUp(models.Model):
     notes = models.TextField(_("notes"), blank=True)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("assignee"), on_delete=models.PROTECT,
                                  related_name="followups")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
                                    related_name="+")
-    interaction = models.ForeignKey(Interaction, null=True, blank=True, on_delete=models.SET_NULL,
+    interaction = models.ForeignKey(Interaction, null=True, blank=True, verbose_name=_("interaction"),
+        on_delete=models.SET_NULL,
                                     related_name="followups")
     due_at = models.DateTimeField(_("due"))
     remind_at = models.DateTimeField(_("remind me at"), null=True, blank=True)
@@ -224,10 +229,10 @@ class FollowUp(models.Model):
                               default=FollowUpStatus.OPEN)
     completed_at = models.DateTimeField(_("done at"), null=True, blank=True)
     # Set in the same transaction as the reminder's notification: the scan never sends a reminder twice.
-    reminded_at = models.DateTimeField(null=True, blank=True)
-    escalated_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reminded_at = models.DateTimeField(_("reminded at"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("follow-up")

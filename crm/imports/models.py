@@ -57,25 +57,25 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("imported by"), on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    language = models.CharField(_("language"), max_length=10, default=settings.LANGUAGE_CODE)
     status = models.CharField(_("status"), max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
 
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     file_name = models.CharField(_("file name"), max_length=255)
     file_size = models.PositiveBigIntegerField(_("size"), default=0)
-    file_sha256 = models.CharField(max_length=64, db_index=True)
-    file_type = models.CharField(max_length=10)  # xlsx, xls, csv
+    file_sha256 = models.CharField(_("file SHA-256"), max_length=64, db_index=True)
+    file_type = models.CharField(_("file type"), max_length=10)  # xlsx, xls, csv
 
     # What the parse step found, for the mapping page.
-    sheets = models.JSONField(default=list, blank=True)
+    sheets = models.JSONField(_("sheets"), default=list, blank=True)
     sheet = models.CharField(_("sheet"), max_length=255, blank=True)
-    header_row = models.PositiveIntegerField(null=True, blank=True)  # 1-based, as Excel numbers rows
-    headers = models.JSONField(default=list, blank=True)
-    sample = models.JSONField(default=list, blank=True)
+    header_row = models.PositiveIntegerField(_("header row"), null=True, blank=True)  # 1-based, as Excel numbers rows
+    headers = models.JSONField(_("headers"), default=list, blank=True)
+    sample = models.JSONField(_("sample rows"), default=list, blank=True)
 
     # What the admin chose.
-    mapping = models.JSONField(default=dict, blank=True)  # column index (as text) -> field name
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)  # column index (as text) -> field name
     duplicate_mode = models.CharField(
         _("rows that match an existing record"), max_length=20, choices=DuplicateMode.choices,
         default=DuplicateMode.SKIP,
@@ -88,16 +88,17 @@ class ImportJob(models.Model):
     skip_invalid = models.BooleanField(_("import the valid rows and skip the invalid ones"), default=False)
 
     # What validation and commit found.
-    total_rows = models.PositiveIntegerField(default=0)
-    processed_rows = models.PositiveIntegerField(default=0)
-    counts = models.JSONField(default=dict, blank=True)  # RowAction -> rows
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    validated_at = models.DateTimeField(null=True, blank=True)
-    committed_at = models.DateTimeField(null=True, blank=True)
-    undone_at = models.DateTimeField(null=True, blank=True)
+    total_rows = models.PositiveIntegerField(_("total rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows checked"), default=0)
+    counts = models.JSONField(_("row counts by outcome"), default=dict, blank=True)  # RowAction -> rows
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    validated_at = models.DateTimeField(_("checked at"), null=True, blank=True)
+    committed_at = models.DateTimeField(_("imported at"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
     undone_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, verbose_name=_("undone by"), on_delete=models.SET_NULL,
+        related_name="+"
     )
 
     class Meta:

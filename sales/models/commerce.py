@@ -136,9 +136,11 @@ class Contract(models.Model):
     title = models.CharField(_("title"), max_length=200)
     customer = models.ForeignKey("customers.Customer", verbose_name=_("customer"), on_delete=models.PROTECT,
                                  related_name="contracts")
-    opportunity = models.ForeignKey("sales.Opportunity", null=True, blank=True, on_delete=models.SET_NULL,
+    opportunity = models.ForeignKey("sales.Opportunity", null=True, blank=True, verbose_name=_("opportunity"),
+        on_delete=models.SET_NULL,
                                     related_name="contracts")
-    quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.SET_NULL, related_name="contracts")
+    quote = models.ForeignKey(Quote, null=True, blank=True, verbose_name=_("quote"), on_delete=models.SET_NULL,
+        related_name="contracts")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
                               related_name="contracts")
     amount = models.DecimalField(_("amount"), **MONEY)
@@ -192,8 +194,10 @@ class Order(models.Model):
                                  related_name="orders")
     contract = models.ForeignKey(Contract, verbose_name=_("contract"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="orders")
-    quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
-    opportunity = models.ForeignKey("sales.Opportunity", null=True, blank=True, on_delete=models.SET_NULL,
+    quote = models.ForeignKey(Quote, null=True, blank=True, verbose_name=_("quote"), on_delete=models.SET_NULL,
+        related_name="orders")
+    opportunity = models.ForeignKey("sales.Opportunity", null=True, blank=True, verbose_name=_("opportunity"),
+        on_delete=models.SET_NULL,
                                     related_name="orders")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
                               related_name="orders")
@@ -266,16 +270,20 @@ class PaymentPlan(models.Model):
 class Payment(models.Model):
     """Money received (回款) for a contract or an order, optionally against one instalment."""
 
-    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
-    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
-    plan = models.ForeignKey(PaymentPlan, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    contract = models.ForeignKey(Contract, null=True, blank=True, verbose_name=_("contract"),
+        on_delete=models.PROTECT, related_name="payments")
+    order = models.ForeignKey(Order, null=True, blank=True, verbose_name=_("order"), on_delete=models.PROTECT,
+        related_name="payments")
+    plan = models.ForeignKey(PaymentPlan, null=True, blank=True, verbose_name=_("payment plan"),
+        on_delete=models.SET_NULL, related_name="payments")
     amount = models.DecimalField(_("amount"), **MONEY)
     received_on = models.DateField(_("received on"))
     method = models.CharField(_("method"), max_length=30, blank=True)
     reference = models.CharField(_("reference"), max_length=100, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, verbose_name=_("recorded by"),
+        on_delete=models.SET_NULL,
                                     related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("payment")

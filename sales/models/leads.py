@@ -51,7 +51,8 @@ class Lead(models.Model):
     # When the assignment rules last ran on it (placed or left in the pool). A new lead still without it a few
     # minutes after it was made lost its routing task (or the task failed): the sweep routes it once more.
     routed_at = models.DateTimeField(_("routed"), null=True, blank=True, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -71,7 +71,8 @@ class Opportunity(models.Model):
                              on_delete=models.PROTECT, related_name="opportunities")
     next_step = models.CharField(_("next step"), max_length=300, blank=True)
     lost_reason = models.CharField(_("lost reason"), max_length=300, blank=True)
-    lead = models.ForeignKey("sales.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    lead = models.ForeignKey("sales.Lead", null=True, blank=True, verbose_name=_("lead"), on_delete=models.SET_NULL,
+        related_name="+")
     # The stage's position within its column, for the order of cards the board shows (newest move first).
     stage_entered_at = models.DateTimeField(_("in this stage since"))
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
