@@ -99,3 +99,15 @@ def test_page_in_chinese(client_as, admin_user, customer_factory):
     assert "操作日志" in page and "变更" in page and "登录记录" in page
     logins = client_as(admin_user, language="zh-hans").get(reverse("audit:log"), {"tab": "logins"}).content.decode()
     assert "登录记录" in logins
+
+
+def test_changes_carry_the_clients_address_behind_a_trusted_proxy(rf, settings, sales_rep):
+    from crm.audit.middleware import AuditContextMiddleware
+
+    request = rf.get("/customers/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    request.user = sales_rep
+    middleware = AuditContextMiddleware(lambda r: None)
+    settings.CRM_TRUSTED_PROXY_COUNT = 0  # nobody in front: X-Forwarded-For is the client's own claim
+    assert middleware.get_context(request)["ip"] == "10.0.0.5"
+    settings.CRM_TRUSTED_PROXY_COUNT = 1  # one reverse proxy: the address it saw
+    assert middleware.get_context(request)["ip"] == "198.51.100.9"
