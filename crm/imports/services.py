@@ -90,7 +90,7 @@ def _set_progress(job_id: int, processed: int) -> None:
 def live_progress(job: ImportJob) -> ImportJob:
     """The job with the count of rows checked so far, while a worker is checking them."""
     if job.status == ImportStatus.VALIDATING:
-        job.processed_rows = cache.get(f"imports:{job.pk}:processed") or job.processed_rows
+        job.processed_rows = cache.get(f"imports:{job.pk}:processed", job.processed_rows)
     return job
 
 
@@ -250,6 +250,7 @@ def import_job_configure(*, actor, job: ImportJob, sheet: str, header_row: int |
     job.mapping = mapping
     job.status = ImportStatus.VALIDATING
     job.processed_rows = 0
+    _set_progress(job.pk, 0)  # not the count of an earlier check of this job
     job.counts = {}
     job.error = ""
     job.save()

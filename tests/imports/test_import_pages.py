@@ -55,6 +55,20 @@ def test_the_page_shows_progress_while_the_worker_reads(client_as, importer):
     assert poll.status_code == 204 and poll["HX-Refresh"] == "true"
 
 
+
+def test_checking_the_rows_again_starts_the_count_from_zero(client_as, importer, monkeypatch):
+    # given a file checked once (the count of checked rows reached the page through Redis after every row)
+    monkeypatch.setattr(services, "PROGRESS_EVERY", 1)
+    job = run_to_preview(importer, CONTENT)
+    assert job.status == "validated" and job.total_rows > 0
+    # when the importer changes an option and the rows are checked again
+    services.import_job_configure(actor=importer, job=job, sheet="", header_row=None, mapping=job.mapping,
+                                  duplicate_mode="overwrite", owner_mode="me", owner=None, skip_invalid=False)
+    page = client_as(importer).get(reverse("imports:detail", args=[job.pk]), {"part": "status"},
+                                   HTTP_HX_REQUEST="true").content.decode()
+    # then the progress starts at zero, not at the earlier check's count
+    assert f"Checking rows: 0 of about {job.total_rows}" in page
+
 def test_the_mapping_page_proposes_fields_and_shows_the_first_values(client_as, importer):
     job = services.import_job_create(actor=importer, resource_key="customers.customer", upload=upload(CONTENT))
     services.import_job_parse(job.pk)
