@@ -29,7 +29,8 @@ WORKDIR /app
 # Dependencies first, so that code changes do not reinstall them. pyproject.toml names
 # no packages of its own: the code runs from /app (PYTHONPATH).
 COPY pyproject.toml ./
-RUN pip install .
+# The "s3" extra: boto3, for the optional off-site copy of backups (CRM_BACKUP_S3_BUCKET).
+RUN pip install ".[s3]"
 
 COPY . .
 COPY --from=assets /src/static/vendor/ static/vendor/

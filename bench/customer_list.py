@@ -280,8 +280,11 @@ def run_cases(args, cases) -> list[dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from tests.signin import pass_second_step
+
     client = Client()
     client.force_login(get_user_model().objects.get(username=BENCH_USER))
+    pass_second_step(client, get_user_model().objects.get(username=BENCH_USER))
     selected = [case for case in cases if not args.only or args.only in case[0]]
     rows = []
     for name, params, goal, htmx in selected:

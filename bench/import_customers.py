@@ -226,6 +226,7 @@ def run_ours(args, env, path: Path) -> dict:
     from crm.celery import app
     from crm.imports.models import ImportJob
     from customers.models import Customer
+    from tests.signin import pass_second_step
 
     queue = f"bench-import-{os.getpid()}"
     app.conf.task_routes = {"*": {"queue": queue}}
@@ -235,6 +236,7 @@ def run_ours(args, env, path: Path) -> dict:
     try:
         client = Client()
         client.force_login(get_user_model().objects.get(username="admin"))
+        pass_second_step(client, get_user_model().objects.get(username="admin"))
         before = Customer.objects.count()
         content = path.read_bytes()
         upload = SimpleUploadedFile(path.name, content)

@@ -324,10 +324,13 @@ def run_cases(args, cases) -> list[dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from tests.signin import pass_second_step
+
     clients = {}
     for username in USERS:
         clients[username] = Client()
         clients[username].force_login(get_user_model().objects.get(username=username))
+        pass_second_step(clients[username], get_user_model().objects.get(username=username))
     rows = []
     for case in cases:
         if args.only and args.only not in case["case"]:

@@ -140,9 +140,11 @@ def fill(args) -> dict:
     demo.ensure_organisation()
     ensure_manager()
     pipeline = default_pipeline()
-    stages = {s.kind if s.kind != "open" else f"open{i}": s.pk
-              for i, s in enumerate(pipeline.stages.order_by("position", "pk"))}
+    ordered = list(pipeline.stages.order_by("position", "pk"))
+    stages = {s.kind if s.kind != "open" else f"open{i}": s.pk for i, s in enumerate(ordered)}
+    positions = {s.kind if s.kind != "open" else f"open{i}": s.position for i, s in enumerate(ordered)}
     opens = [stages[k] for k in sorted(k for k in stages if k.startswith("open"))]
+    open_positions = [positions[k] for k in sorted(k for k in stages if k.startswith("open"))]
     assert len(opens) == 4, stages
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM sales_opportunity")
@@ -173,7 +175,7 @@ def fill(args) -> dict:
             _sql(cursor, "opportunities", """
                 INSERT INTO sales_opportunity (id, customer_id, name, pipeline_id, stage_id, amount, currency,
                     expected_close, owner_id, team_id, next_step, lost_reason, stage_entered_at, closed_at,
-                    created_at, updated_at)
+                    created_at, updated_at, furthest_position)
                 SELECT o.id, o.customer_id, o.cname || '·' || (ARRAY['年度订阅','系统升级','新增席位','实施项目',
                        '续约','培训采购'])[1 + (o.id %% 6)], %s,
                        CASE o.final WHEN 'won' THEN %s WHEN 'lost' THEN %s ELSE (%s::bigint[])[o.n] END,
@@ -183,9 +185,10 @@ def fill(args) -> dict:
                        o.owner_id, u.team_id, '', CASE WHEN o.final = 'lost' THEN '价格超出预算' ELSE '' END,
                        CASE WHEN o.final = 'open' THEN o.t0 + (o.t1 - o.t0) * (o.n - 1) / o.n ELSE o.t1 END,
                        CASE WHEN o.final = 'open' THEN NULL ELSE o.t1 END, o.t0,
-                       CASE WHEN o.final = 'open' THEN o.t1 - random() * (o.t1 - o.t0) ELSE o.t1 END
+                       CASE WHEN o.final = 'open' THEN o.t1 - random() * (o.t1 - o.t0) ELSE o.t1 END,
+                       CASE o.final WHEN 'won' THEN %s ELSE (%s::int[])[o.n] END
                 FROM bench_opp o JOIN accounts_user u ON u.id = o.owner_id""",
-                 [pipeline.pk, stages["won"], stages["lost"], opens])
+                 [pipeline.pk, stages["won"], stages["lost"], opens, positions["won"], open_positions])
             _sql(cursor, "stage history (open stages)", """
                 INSERT INTO sales_stagehistory (opportunity_id, stage_id, entered_at, left_at, moved_by_id)
                 SELECT o.id, (%s::bigint[])[j], o.t0 + (o.t1 - o.t0) * (j - 1) / o.n,
@@ -360,10 +363,13 @@ def run_cases(args, cases) -> list[dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from tests.signin import pass_second_step
+
     clients = {}
     for username in USERS:
         clients[username] = Client()
         clients[username].force_login(get_user_model().objects.get(username=username))
+        pass_second_step(clients[username], get_user_model().objects.get(username=username))
     rows = []
     for case in cases:
         if args.only and args.only not in case["case"]:

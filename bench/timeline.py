@@ -259,8 +259,11 @@ def run_cases(args, customer) -> tuple[list[dict], dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from tests.signin import pass_second_step
+
     client = Client()
     client.force_login(get_user_model().objects.get(username=BENCH_USER))
+    pass_second_step(client, get_user_model().objects.get(username=BENCH_USER))
     first = f"/customers/{customer.pk}/?tab=timeline"
     started = time.monotonic()
     urls, entries = walk(client, first)

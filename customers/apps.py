@@ -28,3 +28,12 @@ class CustomersConfig(AppConfig):
         from .history import history_timeline
 
         timeline.register_kind("history", _("Changes"), history_timeline, order=90)
+
+        # Where values of sensitive custom fields are stored, for their encryption and key rotation: customers,
+        # their audit copies, and import staging rows (the cleaned cells, and the values an import overwrote).
+        from .field_encryption import register_location
+
+        register_location("customers.Customer", "custom")
+        register_location("customers.CustomerEvent", "custom", audit=True)
+        register_location("imports.ImportRow", "data", ["custom"])
+        register_location("imports.ImportRow", "before", ["custom"])

@@ -1,8 +1,8 @@
 """The customer list's exporter, registered with crm.exports in CustomersConfig.ready().
 
 Rows are the list page's rows for the same query string (the policy's scope narrowed by CustomerFilter),
-in the same order. Sensitive values are masked the way the list page masks them for roles without
-``customers.view_sensitive_customer``.
+in the same order. Sensitive values (and custom fields marked sensitive, which are decrypted here) are masked the
+way the list page masks them for roles without ``customers.view_sensitive_customer``.
 """
 
 import datetime
@@ -68,6 +68,12 @@ class CustomerExporter(Exporter):
         "last_contacted_local", "custom",
     )
 
+    def has_sensitive_filters(self, query: QueryDict) -> bool:
+        # The search box also finds an ID number through the blind index; a sensitive field has its own filter too.
+        sensitive = [d.key for d in custom_fields.active_definitions() if d.encrypted]
+        names = ["q", *(custom_fields.PREFIX + key for key in sensitive)]
+        return bool(sensitive) and any(query.get(name) for name in names)
+
     def queryset(self, user, query: QueryDict):
         # The list view's own construction: same scope, same filters, same order.
         filterset = CustomerFilter(query or None, queryset=selectors.customer_list(user=user), user=user)
@@ -127,7 +133,8 @@ class CustomerExporter(Exporter):
             Column(_label("created_at"), lambda r: r["created_local"]),
             Column(_label("last_contacted_at"), lambda r: r["last_contacted_local"]),
         ]
-        columns += [Column(custom_fields.label_of(d), _custom_value(d)) for d in custom_fields.active_definitions()]
+        columns += [Column(custom_fields.label_of(d), _custom_value(d, sensitive))
+                    for d in custom_fields.active_definitions()]
         return columns
 
 
@@ -136,7 +143,7 @@ def _custom_of(record) -> dict:
     return custom if isinstance(custom, dict) else {}
 
 
-def _custom_value(definition):
+def _custom_value(definition, sensitive: bool):
     key = definition.key
 
     def number(record):
@@ -153,6 +160,7 @@ def _custom_value(definition):
             return custom_fields.display(definition, value)
 
     def text(record):
-        return custom_fields.display(definition, _custom_of(record).get(key))
+        # A sensitive (encrypted) field decrypted, masked without view_sensitive like the phones above.
+        return custom_fields.display(definition, _custom_of(record).get(key), may_view_sensitive=sensitive)
 
     return {CustomFieldType.NUMBER: number, CustomFieldType.DATE: date}.get(definition.field_type, text)

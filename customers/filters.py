@@ -89,16 +89,24 @@ class CustomerFilter(django_filters.FilterSet):
         self.filters["team"].queryset = visible_teams(user=user)
         # The province is typed freely (the list above is a suggestion): a value outside it is still a filter.
         province = self.data.get("province") if self.data else None
-        if province and province not in PROVINCES and province != NOT_SET:
+        # Not with a NUL, which PostgreSQL cannot compare (a 500): such a value is left an invalid choice, ignored.
+        if province and province not in PROVINCES and province != NOT_SET and "\x00" not in province:
             extra = self.filters["province"].extra
             extra["choices"] = [*extra["choices"], (province, province)]
-        for name, custom_filter in custom_fields.filters_for(custom_fields.active_definitions()).items():
+        self.custom_definitions = custom_fields.active_definitions()
+        for name, custom_filter in custom_fields.filters_for(self.custom_definitions).items():
             custom_filter.parent = self
             custom_filter.model = Customer
             self.filters[name] = custom_filter
 
     def search(self, queryset, name, value):
-        return queryset.filter(search_condition(value))
+        condition = search_condition(value)
+        # An ID or account number typed into the search box finds its customer through the sensitive fields'
+        # blind index (exact value only: their text is encrypted).
+        for definition in self.custom_definitions:
+            if definition.encrypted:
+                condition |= custom_fields.encrypted_match(definition.key, value)
+        return queryset.filter(condition)
 
     def filter_team(self, queryset, name, value):
         if self.form.cleaned_data.get("subteams"):

@@ -42,7 +42,8 @@ class CustomerForm(forms.ModelForm):
         self.user = user
         self.provinces = PROVINCES
         self.definitions = custom_fields.active_definitions()
-        custom_fields.add_form_fields(self, self.definitions, self.instance.custom or {})
+        custom_fields.add_form_fields(self, self.definitions, self.instance.custom or {},
+                                      may_view_sensitive=user.has_perm("customers.view_sensitive_customer"))
         if user.has_perm("customers.assign_customer"):
             self.fields["owner"].queryset = assignable_users(user=user).order_by("username")
             self.fields["owner"].initial = self.instance.owner_id or user.pk
@@ -93,7 +94,8 @@ class CustomerForm(forms.ModelForm):
         data = {name: self.cleaned_data[name] for name in self.Meta.fields}
         data["mobile"] = data["mobile"] or ""
         data["phone"] = data["phone"] or ""
-        data["custom"] = custom_fields.collect(self.cleaned_data, self.definitions, self.instance.custom)
+        data["custom"] = custom_fields.collect(self.cleaned_data, self.definitions, self.instance.custom,
+                                               kept=self.kept_custom_keys)
         return {"data": data, "tags": self.cleaned_data["tags"], "owner": self.cleaned_data.get("owner")}
 
 

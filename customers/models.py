@@ -28,6 +28,7 @@ def _digits_of(field_name):
     )
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), model_name="TagEvent")
 class Tag(models.Model):
     name = models.CharField(_("name"), max_length=50, unique=True)
     color = models.CharField(_("colour"), max_length=20, default="secondary", help_text=_("Bootstrap colour name"))
@@ -41,6 +42,13 @@ class Tag(models.Model):
         return self.name
 
 
+# Field types whose values may be encrypted at rest: free text (ID numbers, bank accounts). Numbers, dates and
+# choices are filtered by range or option in SQL, which ciphertext cannot serve.
+ENCRYPTABLE_TYPES = (CustomFieldType.TEXT,)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="CustomFieldDefinitionEvent")
 class CustomFieldDefinition(models.Model):
     """A field an admin adds to every customer; values live in Customer.custom under ``key``."""
 
@@ -57,6 +65,13 @@ class CustomFieldDefinition(models.Model):
     filterable = models.BooleanField(_("show as list filter"), default=True)
     position = models.PositiveIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+    # Values are stored as crm.fieldcrypto envelopes (ciphertext + blind index), never as text; see
+    # customers.field_encryption for turning it on or off on a field that already has values.
+    encrypted = models.BooleanField(
+        _("sensitive: encrypted at rest"), default=False,
+        help_text=_("For ID numbers, bank accounts and the like (text fields only): values are stored encrypted, "
+                    "shown masked to users who may not see sensitive data, and found by their exact value only."),
+    )
 
     class Meta:
         verbose_name = _("custom field")
@@ -78,8 +93,15 @@ class CustomFieldDefinition(models.Model):
             raise ValidationError({"choices": _('Give the options as a list of texts, e.g. ["VIP", "Partner"].')})
         if not has_choices and self.choices:
             raise ValidationError({"choices": _("Only choice fields have options.")})
+        if self.encrypted and self.field_type not in ENCRYPTABLE_TYPES:
+            raise ValidationError({"encrypted": _(
+                "Only text fields can be encrypted: numbers, dates and choices are compared and filtered by their "
+                "value, which encryption would hide."
+            )})
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="PoolSettingsEvent")
 class PoolSettings(models.Model):
     """The public pool's rules, one row, edited by an admin."""
 
@@ -267,19 +289,26 @@ class Contact(models.Model):
         return self.name
 
 
+# Shares are permission changes: who was given or lost access to which customer lands in the audit trail.
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="CustomerUserShareEvent")
 class CustomerUserShare(UserObjectPermissionBase):
     """A customer shared with one user (django-guardian, direct foreign key for indexed scope queries)."""
 
     content_object = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="user_shares")
+    audit_verbs = {"insert": _("shared"), "delete": _("unshared")}  # the audit log's words (crm.audit.log_values)
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = _("customer shared with a user")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="CustomerTeamShareEvent")
 class CustomerTeamShare(GroupObjectPermissionBase):
     """A customer shared with a team, through the team's auth group."""
 
     content_object = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="team_shares")
+    audit_verbs = {"insert": _("shared"), "delete": _("unshared")}
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = _("customer shared with a team")

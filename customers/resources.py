@@ -28,7 +28,7 @@ from crm.web.templatetags.crm_tags import phone as phone_display
 
 from . import permissions as policy
 from .choices import PROVINCES, CustomFieldType, Industry, Kind, Level, Source, Status
-from .custom_fields import active_definitions
+from .custom_fields import active_definitions, definitions_signature, owners_signature, stored_value
 from .models import Customer, CustomerTag, Tag
 from .search import phone_digits
 
@@ -156,6 +156,11 @@ def _custom_cleaner(definition):
         case CustomFieldType.MULTI_CHOICE:
             def clean(value):
                 return [cells.choice(part, options) for part in cells.split_list(value)] or None
+        case _ if definition.encrypted:
+            # Encrypted here, in the worker, so that the staging rows (ImportRow.data, kept for undo) and the
+            # customers written from them by SQL never hold the text; the preview shows it masked.
+            def clean(value):
+                return stored_value(definition, _text(500)(value) or None)
         case _:
             def clean(value):
                 return _text(500)(value) or None
@@ -204,11 +209,15 @@ class CustomerResource(Resource):
             result.append(Field(
                 CUSTOM_PREFIX + definition.key, definition.label,
                 [definition.key, definition.label_en] if definition.label_en else [definition.key],
-                _custom_cleaner(definition), required=definition.required,
+                _custom_cleaner(definition), required=definition.required, sensitive=definition.encrypted,
             ))
         return result
 
     # ------------------------------------------------------------------------------- one row
+
+    def check_signature(self, job) -> str:
+        owners = assignable_users(user=job.created_by) if job.owner_mode == OwnerMode.COLUMN else []
+        return definitions_signature() + owners_signature(owners)
 
     def prepare(self, job) -> dict:
         """What every row of the job needs, read once: owners by name, the mapped fields."""

@@ -45,7 +45,8 @@ def phone_digits(text: str) -> str:
 
 
 def search_condition(text: str) -> Q:
-    text = text.strip()
+    # NUL cannot reach PostgreSQL (psycopg refuses it: a 500); the pickers pass the typed text straight here.
+    text = text.replace("\x00", "").strip()
     if not text:
         return Q()
     if _PHONE_LIKE.match(text) and sum(c.isdigit() for c in text) >= 3:

@@ -64,13 +64,15 @@ def customer_detail(request, pk):
     customer = selectors.customer_detail(user=request.user, pk=pk)
     tab = request.GET.get("tab", "profile")
     actions = policy.allowed_actions(request.user, customer)
+    may_view_sensitive = request.user.has_perm("customers.view_sensitive_customer")
     context = {
         "customer": customer,
         "tab": tab,
         "actions": actions,
-        "may_view_sensitive": request.user.has_perm("customers.view_sensitive_customer"),
+        "may_view_sensitive": may_view_sensitive,
         "custom_values": [
-            (custom_fields.label_of(d), custom_fields.display(d, customer.custom.get(d.key)))
+            (custom_fields.label_of(d),
+             custom_fields.display(d, customer.custom.get(d.key), may_view_sensitive=may_view_sensitive))
             for d in custom_fields.active_definitions()
         ],
     }

@@ -10,6 +10,19 @@ DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 
 
+def within_calendar(value):
+    """Timestamps are stored in UTC: midnight of 0001-01-01 in China is in year 0 there, which PostgreSQL stores
+    but Python cannot read back (a 500 on saving, then on every page showing it)."""
+    if value is not None and not 1900 <= value.year <= 9998:
+        raise forms.ValidationError(_("Enter a date between the years 1900 and 9998."), code="out_of_range")
+
+
+def _bound_datetimes(form: forms.BaseForm) -> None:
+    for field in form.fields.values():
+        if isinstance(field, forms.DateTimeField):
+            field.validators.append(within_calendar)
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
@@ -23,6 +36,10 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
+        if isinstance(data, list | tuple) and not data:
+            # No file at all (or none the upload parser kept: a file named ".." is dropped) is checked as one
+            # missing file, so that a required field says so instead of "0 files attached".
+            data = None
         files = [single(d, initial) for d in data] if isinstance(data, list | tuple) else [single(data, initial)]
         return [f for f in files if f]
 
@@ -53,6 +70,7 @@ class QuickLogForm(forms.ModelForm):
         self.fields["next_assignee"].queryset = assignable_users(user=user).order_by("username")
         self.fields["next_assignee"].initial = user.pk
         self.fields["channel"].choices = Channel.choices
+        _bound_datetimes(self)
 
     def clean_files(self):
         files = self.cleaned_data.get("files") or []
@@ -92,6 +110,7 @@ class FollowUpForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = assignable_users(user=user).order_by("username")
         self.fields["assignee"].initial = user.pk
+        _bound_datetimes(self)
 
     def clean(self):
         cleaned = super().clean()
@@ -101,7 +120,7 @@ class FollowUpForm(forms.ModelForm):
 
 
 class SnoozeForm(forms.Form):
-    until = forms.DateTimeField(label=_("remind me again at"), widget=DATETIME)
+    until = forms.DateTimeField(label=_("remind me again at"), widget=DATETIME, validators=[within_calendar])
 
 
 class ReassignForm(forms.Form):

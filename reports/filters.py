@@ -84,6 +84,12 @@ class ReportFilters:
             lookups[f"{team_field}_id__in"] = self.team_ids
         return lookups
 
+    @property
+    def own_work(self) -> bool:
+        """Whether every record of the filters' people is the viewer's to see through its owner or team (see
+        own_work): then figures kept per owner and team (reports.summaries) may be read without the policy."""
+        return is_own_work(self.user, owner_id=self.owner_id, team_ids=self.team_ids)
+
     def records(self, policy_queryset, *, owner_field: str = "owner", team_field: str = "team"):
         """The policy's records of the filters' people (see own_work)."""
         return own_work(self.user, policy_queryset, owner_id=self.owner_id, team_ids=self.team_ids,
@@ -109,14 +115,20 @@ def own_work(user, policy_queryset, *, owner_id=None, team_ids=None, owner_field
     the user, or the team is in his subtree), so the policy's customer branch (shares, visible customers) is
     dropped: it adds no row here and made PostgreSQL scan the customer table, about 1 s a manager's report at
     1,000,000 customers (bench/RESULTS.md, reports)."""
-    mine = owner_id is not None and owner_id == user.pk
-    managed = team_ids is not None and set(team_ids) <= managed_team_ids(user)
-    queryset = policy_queryset.model.objects.all() if (is_admin(user) or mine or managed) else policy_queryset
+    queryset = (policy_queryset.model.objects.all() if is_own_work(user, owner_id=owner_id, team_ids=team_ids)
+                else policy_queryset)
     if owner_id is not None:
         queryset = queryset.filter(**{f"{owner_field}_id": owner_id})
     if team_ids is not None:
         queryset = queryset.filter(**{f"{team_field}_id__in": team_ids})
     return queryset
+
+
+def is_own_work(user, *, owner_id=None, team_ids=None) -> bool:
+    """An administrator's, the viewer's own records, or his managed teams' (see own_work)."""
+    mine = owner_id is not None and owner_id == user.pk
+    managed = team_ids is not None and set(team_ids) <= managed_team_ids(user)
+    return is_admin(user) or mine or managed
 
 
 class ReportFilterForm(forms.Form):

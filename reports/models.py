@@ -1,12 +1,15 @@
 """What reports keep: sales targets (quotas) that managers set, scheduled report mails, and a record of every
 report table taken out as a spreadsheet (who, which figures, when)."""
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="SalesTargetEvent")
 class SalesTarget(models.Model):
     """A month's target (won amount, CNY) for one rep or one team."""
 
@@ -41,6 +44,8 @@ class Frequency(models.TextChoices):
     MONTHLY = "monthly", _("On the first of each month")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="ReportSubscriptionEvent")
 class ReportSubscription(models.Model):
     """A report mailed on a schedule to chosen users, each getting the figures he may see, in his language."""
 
@@ -78,3 +83,38 @@ class ReportExport(models.Model):
 
     def __str__(self):
         return f"{self.report}/{self.table} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SalesMonth(models.Model):
+    """The deals won and lost in one month (of closing, in TIME_ZONE) by one owner, in one team and currency: what
+    the performance report reads for the months before the current one instead of grouping up to a year of closed
+    deals on every view (bench/RESULTS.md, reports). Derived data, rewritten by reports.summaries; never edited."""
+
+    month = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("accounts.Team", null=True, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    won_count = models.PositiveIntegerField(default=0)
+    lost_count = models.PositiveIntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    won_cycle = models.DurationField(null=True)  # the won deals' created-to-closed times, summed
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "team"], name="sales_month_team"),
+                   models.Index(fields=["owner", "month"], name="sales_month_owner")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.owner_id} {self.currency}"
+
+
+class SummaryState(models.Model):
+    """How far a summary table is computed: its months from ``first_month`` to ``last_month`` hold every record of
+    theirs as of ``refreshed_at`` (one row per summary, locked while it is rewritten)."""
+
+    key = models.CharField(max_length=50, unique=True)
+    first_month = models.DateField()
+    last_month = models.DateField()
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.key}: {self.first_month:%Y-%m}..{self.last_month:%Y-%m} at {self.refreshed_at:%Y-%m-%d %H:%M}"

@@ -3,20 +3,21 @@ that month), the win rate (won / won + lost closed that month), the average deal
 (created to won, in days), against the month's target (reports.SalesTarget) with the attainment; a ranking of the
 reps over the period; a chart of won against target per rep.
 
-Figures come from GROUP BY queries over the opportunities the viewer may see (sales.permissions.opportunities_for),
-narrowed by the report's filters (the deal's owner and its team, as the policy scopes them). Amounts are CNY, the
+Figures come from one GROUP BY (owner, team, month) over the opportunities the viewer may see
+(sales.permissions.opportunities_for), narrowed by the report's filters (the deal's owner and its team, as the policy
+scopes them); whole months before the current one come from the monthly summary reports.SalesMonth when a worker has
+summed them (reports.summaries), and the page says when it did. Amounts are CNY, the
 currency targets are set in: deals in other currencies are left out and the page says how many. A team's row covers
 its sub-teams (the team rows roll up the per-team groups over the team tree). Targets count for the months of the
 period that have begun: a target for next month is not yet missed.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -25,12 +26,12 @@ from django.utils.translation import gettext_lazy
 
 from crm.accounts.models import Team
 from sales import permissions as sales_policy
-from sales.models import StageKind
 from sales.pipeline_filters import STATUS_WON
 
 from .filters import THIS_QUARTER, add_months, month_start
-from .models import SalesTarget
+from .models import SalesMonth, SalesTarget
 from .registry import Report, register
+from .summaries import SUMMARY_MINUTES, closed_by_month, summed_months
 from .tables import Chart, Column, Table
 from .target_services import may_manage_targets
 
@@ -77,23 +78,61 @@ def attainment(won: Decimal, target: Decimal | None) -> float | None:
     return float(won / target) if target else None
 
 
-def closed_deals(user, filters):
-    """The CNY deals won or lost in the period that the viewer may see and the filters choose."""
-    return (filters.records(sales_policy.opportunities_for(user))
-            .filter(closed_at__gte=filters.start_at, closed_at__lt=filters.end_at, currency=CURRENCY,
-                    stage__kind__in=[StageKind.WON, StageKind.LOST]))
+def closed_figures(user, filters) -> tuple[dict[tuple, Figures], int, datetime | None]:
+    """{(owner id, team id, first day of the month): Figures} of the CNY deals won or lost in the period that the
+    viewer may see and the filters choose; how many deals were won in other currencies; and when the months read
+    from the monthly summary were summed (None: everything was counted live).
+
+    Whole months the summary holds (reports.summaries) are read from it, the rest (this month, partial months) is
+    grouped live, in one query, from the opportunities. The summary keeps no policy: it is read only for the
+    records of the filters' people that the viewer sees through their owner or team (filters.own_work), which the
+    report filters always choose."""
+    summed = summed_months(filters.start, filters.end) if filters.own_work else None
+    figures: dict[tuple, Figures] = {}
+    other = 0
+
+    def add(owner, team, month, currency, won_count, lost_count, won_amount, cycle):
+        nonlocal other
+        if currency != CURRENCY:
+            other += won_count
+            return
+        key = (owner, team, month)
+        figures[key] = figures.get(key, Figures()) + Figures(won_count, lost_count, won_amount or ZERO,
+                                                             cycle or timedelta(0))
+
+    ranges = [(filters.start_at, filters.end_at)]
+    if summed:
+        first, last, refreshed_at = summed
+        rows = SalesMonth.objects.filter(month__gte=first, month__lte=last, **filters.people_filter())
+        for row in rows.values_list("owner", "team", "month", "currency", "won_count", "lost_count", "won_amount",
+                                    "won_cycle"):
+            add(*row)
+        # What is left around the summed months (usually only the current month): plain ranges, which the index on
+        # (stage, closed_at) serves, where "not in the summed months" made PostgreSQL read the whole table.
+        ranges = [(since, until) for since, until in ((filters.start_at, _moment(first)),
+                                                      (_moment(add_months(last, 1)), filters.end_at)) if since < until]
+    live = Q(pk__in=[])
+    for since, until in ranges:
+        live |= Q(closed_at__gte=since, closed_at__lt=until)
+    for row in closed_by_month(filters.records(sales_policy.opportunities_for(user)).filter(live)) if ranges else []:
+        add(row["owner"], row["team"], timezone.localtime(row["month"]).date(), row["currency"], row["won_count"],
+            row["lost_count"], row["won_amount"], row["won_cycle"])
+    return figures, other, (summed[2] if summed else None)
 
 
-def monthly_figures(queryset, key: str) -> dict[tuple, Figures]:
-    """{(key value, first day of the month): Figures}, one GROUP BY key, month of closing."""
-    won = Q(stage__kind=StageKind.WON)
-    rows = (queryset.annotate(month=TruncMonth("closed_at")).values(key, "month")
-            .annotate(won_count=Count("pk", filter=won), lost_count=Count("pk", filter=Q(stage__kind=StageKind.LOST)),
-                      won_amount=Sum("amount", filter=won), cycle=Sum(F("closed_at") - F("created_at"), filter=won))
-            .order_by())
-    return {(row[key], timezone.localtime(row["month"]).date()): Figures(
-        row["won_count"], row["lost_count"], row["won_amount"] or ZERO, row["cycle"] or timedelta(0))
-        for row in rows}
+def _moment(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def by_key(figures: dict[tuple, Figures], index: int) -> dict[tuple, Figures]:
+    """{(owner or team id, month): Figures} summed from closed_figures' groups (index 0: the owner, 1: the team;
+    deals without a team are left out of the teams')."""
+    out: dict[tuple, Figures] = {}
+    for key, found in figures.items():
+        if key[index] is None:
+            continue
+        out[(key[index], key[2])] = out.get((key[index], key[2]), Figures()) + found
+    return out
 
 
 def period_months(filters) -> list[date]:
@@ -167,8 +206,8 @@ def _person_key(person) -> tuple:
     return (person.last_name, person.first_name, person.username)
 
 
-def _rep_tables(user, filters, months, deals):
-    figures = monthly_figures(deals, "owner")
+def _rep_tables(user, filters, months, grouped):
+    figures = by_key(grouped, 0)
     targets = _targets(filters, months, kind="user")
     people = User.objects.select_related("team").in_bulk({pk for pk, _month in figures | targets})
     team = _team_query(filters)
@@ -228,11 +267,11 @@ def _rep_tables(user, filters, months, deals):
     return monthly, ranking, (chart if ordered else None)
 
 
-def _team_table(filters, months, deals) -> Table:
+def _team_table(filters, months, grouped) -> Table:
     table = Table(key="teams", title=_("Performance per team and month"),
                   columns=_columns([Column(_("month")), Column(_("team"))]),
                   empty=_("No deal was won or lost in this period, and no target was set."))
-    groups = monthly_figures(deals.exclude(team__isnull=True), "team")
+    groups = by_key(grouped, 1)
     targets = _targets(filters, months, kind="team")
     children: dict[int | None, list[int]] = {}
     names = {}
@@ -270,17 +309,18 @@ def _team_table(filters, months, deals) -> Table:
 def build_performance(request, filters) -> dict:
     user = request.user
     months = period_months(filters)
-    deals = closed_deals(user, filters)
-    monthly, ranking, chart = _rep_tables(user, filters, months, deals)
+    grouped, other_currencies, summed_at = closed_figures(user, filters)
+    monthly, ranking, chart = _rep_tables(user, filters, months, grouped)
     tables = [ranking, monthly]
     if filters.owner_id is None:  # one rep's deals against his teams' targets would say nothing
-        tables.append(_team_table(filters, months, deals))
-    other_currencies = (filters.records(sales_policy.opportunities_for(user))
-                        .filter(closed_at__gte=filters.start_at, closed_at__lt=filters.end_at,
-                                stage__kind=StageKind.WON)
-                        .exclude(currency=CURRENCY).count())
+        tables.append(_team_table(filters, months, grouped))
+    notes = []
+    if summed_at is not None:
+        notes.append(_("Months before this one as summed at %(time)s (every %(minutes)d minutes); this month is "
+                       "counted as you look.") % {"time": timezone.localtime(summed_at).strftime("%Y-%m-%d %H:%M"),
+                                                  "minutes": SUMMARY_MINUTES})
     return {"tables": tables, "charts": [chart] if chart else [], "other_currencies": other_currencies,
-            "may_set_targets": may_manage_targets(user)}
+            "may_set_targets": may_manage_targets(user), "notes": notes, "summed_at": summed_at}
 
 
 register(Report(key="performance", title=gettext_lazy("Sales performance against targets"), section=SECTION,

@@ -36,6 +36,7 @@ from .tables import Chart, Column, Table
 HOME_CURRENCY = "CNY"
 HIGH_SCORE = 3  # a score from 3 to 5 is "high"
 PAGE_SIZE = 50  # customers of a segment per page
+MAX_PAGE = 1_000_000  # far past the last page of any segment
 EXPORT_LIMIT = 10_000  # customers of a segment in its .xlsx
 # A few hundred thousand customers sort in memory with this much (PostgreSQL's default 4 MB spills them to disk).
 WORK_MEM = "64MB"
@@ -151,7 +152,8 @@ def _chosen(request) -> tuple[SegmentForm, Segment, int]:
     form = SegmentForm(request.GET)
     key = form.cleaned_data.get("segment") if form.is_valid() else None
     try:
-        page = max(1, int(request.GET.get("page", 1)))
+        # Capped: the page's offset goes to PostgreSQL as a bigint (page=99999999999999999999 was a 500).
+        page = min(max(1, int(request.GET.get("page", 1))), MAX_PAGE)
     except (TypeError, ValueError):
         page = 1
     return form, BY_KEY.get(key or "", SEGMENTS[0]), page

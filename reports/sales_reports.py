@@ -1,10 +1,11 @@
 """Sales reports: the pipeline funnel (销售漏斗) and the forecast by month of expected close.
 
 Both count the opportunities the viewer may see (sales.permissions.opportunities_for) of the people the filters
-choose, in SQL: the funnel in one query per pipeline (each deal's furthest stage, then one conditional count and sum
-per stage over those), the forecast in three (open deals per month, open deals overdue or without a date, deals won
-per month). Amounts are those in CNY; deals in other currencies are counted, and the table's title says how many
-amounts were left out. Every row opens the opportunity list on exactly the deals it counts.
+choose, in SQL: the funnel in one query per pipeline (one conditional count and sum per stage over the furthest
+stage each deal reached, a column of the opportunity), the forecast in three (open deals per month, open deals
+overdue or without a date, deals won per month). Amounts are those in CNY; deals in other currencies are counted,
+and the table's title says how many amounts were left out. Every row opens the opportunity list on exactly the deals
+it counts.
 """
 
 from dataclasses import replace
@@ -12,8 +13,8 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
-from django.db.models import Case, Count, DecimalField, F, IntegerField, Max, Q, Sum, When
-from django.db.models.functions import Greatest, TruncMonth
+from django.db.models import Count, DecimalField, F, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -94,18 +95,15 @@ def _pipeline_form(request) -> tuple[PipelineChoiceForm, Pipeline | None]:
 
 
 def funnel_figures(queryset, pipeline, stages) -> dict:
-    """{stage id: (deals that reached it, their CNY amount, how many are in other currencies)} in one query: each
-    deal's furthest position among the open and won stages it has been in (stage history) or is in, then per stage
-    a count and a sum of the deals whose furthest position is at or after the stage's (sales.pipeline_filters
-    .reached_condition, which the drill-down list applies, says the same)."""
-    been = Q(stage_history__stage__pipeline=pipeline, stage_history__stage__kind__in=REACHING_KINDS)
-    now = Case(When(stage__kind__in=REACHING_KINDS, then=F("stage__position")), output_field=IntegerField())
-    # GREATEST skips NULLs: a deal without history rows still counts where it is, one in a lost stage where it was.
-    reached = (queryset.filter(pipeline=pipeline).order_by()
-               .annotate(furthest=Greatest(Max("stage_history__stage__position", filter=been), now)))
+    """{stage id: (deals that reached it, their CNY amount, how many are in other currencies)} in one query: per stage
+    a count and a sum of the deals whose furthest position (the furthest open or won stage they have been in or are
+    in, Opportunity.furthest_position) is at or after the stage's. sales.pipeline_filters.reached_condition, which
+    the drill-down list applies, says the same. One row per deal, read from the index opportunity_funnel: no stage
+    history is read."""
+    reached = queryset.filter(pipeline=pipeline).order_by()
     aggregates = {}
     for stage in stages:
-        hit = Q(furthest__gte=stage.position)
+        hit = Q(furthest_position__gte=stage.position)
         aggregates |= {f"n{stage.pk}": Count("pk", filter=hit),
                        f"a{stage.pk}": Sum("amount", filter=hit & IN_HOME_CURRENCY),
                        f"x{stage.pk}": Count("pk", filter=hit & ~IN_HOME_CURRENCY)}

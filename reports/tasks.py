@@ -8,3 +8,13 @@ def send_scheduled_reports() -> int:
     """Each morning: mail the due report subscriptions (reports.subscriptions.send_due). Safe to run twice: each
     subscription is sent once per period, under a row lock."""
     return subscriptions.send_due()
+
+
+@shared_task(acks_late=True)
+def refresh_sales_months(everything: bool = False) -> int:
+    """Every 10 minutes the recent months, each night all of them (CELERY_BEAT_SCHEDULE "reports-sales-months*"): the
+    monthly sums of won and lost deals the performance report reads (reports.summaries). Idempotent."""
+    from .summaries import sales_months_refresh
+
+    state = sales_months_refresh(everything=everything)
+    return state.pk if state else 0

@@ -1,5 +1,6 @@
 """Report pages: the index of the reports the viewer may open, a report with its filters, a table of it as .xlsx.
-Thin: the figures come from each report's build function (reports/*_reports.py), over scoped querysets."""
+Thin: the figures come from each report's build function (reports/*_reports.py), over scoped querysets, read from
+the reports' replica when there is one (crm.db_routers)."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -7,6 +8,7 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from crm.db_routers import report_reads
 from crm.exports.writers import XlsxWriter
 
 from . import registry
@@ -41,6 +43,7 @@ def report_index(request):
 
 
 @require_GET
+@report_reads
 def report_page(request, key):
     report, form, filters, context = _report(request, key)
     query = urlencode(filters.query())
@@ -51,6 +54,7 @@ def report_page(request, key):
 
 
 @require_GET
+@report_reads
 def report_export(request, key, table):
     report = registry.get(key)
     # A table taken away as a file needs the export permission of the records behind its rows, as their lists'

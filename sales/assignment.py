@@ -32,6 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm import fieldcrypto
 from crm.accounts.models import Team
 from crm.notifications.models import NotificationKind
 from crm.notifications.services import NewNotification, notify_many
@@ -91,6 +92,11 @@ def _norm(value) -> str:
 def _custom_matches(value, wanted) -> bool:
     """A lead's custom value (text, number or list of choices) meets a rule's value (one, or a list of any)."""
     accepted = {_norm(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+    if fieldcrypto.is_envelope(value):  # a sensitive field: compared by its text, which only the worker sees
+        try:
+            value = fieldcrypto.open_envelope(value)
+        except fieldcrypto.FieldCryptoError:
+            return False
     values = value if isinstance(value, list) else [value]
     return any(_norm(v) in accepted for v in values if v not in (None, ""))
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
+TOO_BIG = Decimal("1e15")
 
 
 def money(value) -> Decimal:
@@ -35,7 +36,9 @@ def as_decimal(value, default=None) -> Decimal | None:
         number = Decimal(str(value).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
         return default
-    return number if number.is_finite() else default
+    # Past TOO_BIG no quantity, price or rate can be stored (the columns hold at most 14 digits): it is a typo or
+    # an attack, and its products would overflow decimal precision when rounded to cents (a 500 in the preview).
+    return number if number.is_finite() and abs(number) < TOO_BIG else default
 
 
 def line_amount(quantity, unit_price, discount_percent=ZERO) -> Decimal:

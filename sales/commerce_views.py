@@ -5,6 +5,8 @@ Each view checks the module permission (403 without it), takes its record from t
 calls one service and answers with a page, a partial (htmx) or a redirect.
 """
 
+from decimal import localcontext
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -275,6 +277,13 @@ def _preview(formset, data, *, with_discount: bool, quote=None) -> dict:
 
 
 def preview_totals(rows: list[dict], *, discount, tax_rate, with_discount: bool) -> dict:
+    # The preview computes with what is being typed, before the form's digit limits: inputs stay under
+    # as_decimal's bound, and 60 digits hold their products (200 lines x quantity x price x tax rate) exactly.
+    with localcontext(prec=60):
+        return _preview_totals(rows, discount=discount, tax_rate=tax_rate, with_discount=with_discount)
+
+
+def _preview_totals(rows: list[dict], *, discount, tax_rate, with_discount: bool) -> dict:
     amounts, valid = [], []
     for row in rows:
         quantity, price = as_decimal(row.get("quantity")), as_decimal(row.get("unit_price"))

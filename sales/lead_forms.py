@@ -41,7 +41,8 @@ class LeadForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.provinces = PROVINCES
         self.definitions = custom_fields.active_definitions()
-        custom_fields.add_form_fields(self, self.definitions, self.instance.custom or {})
+        custom_fields.add_form_fields(self, self.definitions, self.instance.custom or {},
+                                      may_view_sensitive=user.has_perm("customers.view_sensitive_customer"))
         for definition in self.definitions:  # the customer's required fields can wait until the lead is one
             self.fields[custom_fields.PREFIX + definition.key].required = False
         # The owner is chosen when a lead is entered; later it changes through "assign" (which records it).
@@ -66,7 +67,8 @@ class LeadForm(forms.ModelForm):
 
     def service_kwargs(self) -> dict:
         data = {name: self.cleaned_data[name] for name in self.Meta.fields}
-        data["custom"] = custom_fields.collect(self.cleaned_data, self.definitions, self.instance.custom)
+        data["custom"] = custom_fields.collect(self.cleaned_data, self.definitions, self.instance.custom,
+                                               kept=self.kept_custom_keys)
         kwargs = {"data": data}
         if "owner" in self.fields:
             kwargs["owner"] = self.cleaned_data.get("owner")

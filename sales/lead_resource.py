@@ -28,7 +28,7 @@ from crm.notifications.models import NotificationKind
 from crm.notifications.services import NewNotification, notify_many
 from crm.web.templatetags.crm_tags import phone as phone_display
 from customers.choices import Industry, Source
-from customers.custom_fields import active_definitions
+from customers.custom_fields import active_definitions, definitions_signature, owners_signature
 from customers.resources import _SPELLINGS, CUSTOM_PREFIX, _choice, _custom_cleaner, _text
 from customers.search import phone_digits
 
@@ -85,11 +85,15 @@ class LeadResource(Resource):
             result.append(Field(
                 CUSTOM_PREFIX + definition.key, definition.label,
                 [definition.key, definition.label_en] if definition.label_en else [definition.key],
-                _custom_cleaner(definition),
+                _custom_cleaner(definition), sensitive=definition.encrypted,
             ))
         return result
 
     # ------------------------------------------------------------------------------- one row
+
+    def check_signature(self, job) -> str:
+        owners = lead_owner_choices(user=job.created_by) if job.owner_mode == OwnerMode.COLUMN else []
+        return definitions_signature() + owners_signature(owners)
 
     def prepare(self, job) -> dict:
         owners = {}

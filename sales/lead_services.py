@@ -102,7 +102,9 @@ def web_lead_create(*, data: dict, campaign: str = "", client_address: str = "")
     """A lead from the public web form (no user): source "website", routed by the rules once committed."""
     with pghistory.context(reason="web_form", ip=client_address), transaction.atomic():
         values = _clean_data(data)
-        values.update(source=Source.WEBSITE, campaign=(campaign or "")[:100])
+        # The campaign code comes from the form's address, which the embedding site (or anybody) writes: it is cut
+        # to its column and rid of NUL, which PostgreSQL cannot store (a 500 for the visitor otherwise).
+        values.update(source=Source.WEBSITE, campaign=(campaign or "").replace("\x00", "")[:100])
         lead = Lead(**values)
         lead.full_clean()
         lead.save()

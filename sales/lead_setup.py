@@ -23,3 +23,9 @@ def register() -> None:
     from crm.web.context_processors import register_badge
 
     register_badge("new_leads", untouched_leads)
+
+    # Leads hold the customers' custom fields too: sensitive ones are encrypted, decrypted and rotated there as well.
+    from customers.field_encryption import register_location
+
+    register_location("sales.Lead", "custom")
+    register_location("sales.LeadEvent", "custom", audit=True)

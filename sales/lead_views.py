@@ -70,6 +70,7 @@ def lead_detail(request, pk):
     lead = selectors.lead_detail(user=request.user, pk=pk)
     actions = selectors.allowed_actions(request.user, lead)
     definitions = custom_fields.active_definitions()
+    sensitive = request.user.has_perm("customers.view_sensitive_customer")
     context = {
         "lead": lead,
         "actions": actions,
@@ -77,8 +78,9 @@ def lead_detail(request, pk):
         "reason_labels": REASON_LABELS,
         "status_form": LeadStatusForm(),
         "assign_form": LeadAssignForm(user=request.user) if selectors.ASSIGN in actions else None,
-        "may_view_sensitive": request.user.has_perm("customers.view_sensitive_customer"),
-        "custom_values": [(custom_fields.label_of(d), custom_fields.display(d, (lead.custom or {}).get(d.key)))
+        "may_view_sensitive": sensitive,
+        "custom_values": [(custom_fields.label_of(d),
+                           custom_fields.display(d, (lead.custom or {}).get(d.key), may_view_sensitive=sensitive))
                           for d in definitions if (lead.custom or {}).get(d.key) not in (None, "", [])],
         "status_choices": [LeadStatus.CONTACTED, LeadStatus.QUALIFIED],
     }

@@ -18,7 +18,9 @@ is stored, so that it learns nothing.
 
 import secrets
 import time
+from functools import wraps
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
@@ -104,6 +106,18 @@ def _language(request) -> str:
     return current if current in codes else settings.LANGUAGE_CODE
 
 
+def _embeddable(view):
+    """The form is made to be framed by the company's website: its Content-Security-Policy names the sites that may
+    (CRM_LEAD_FORM_FRAME_ANCESTORS) where every other page says frame-ancestors 'none'."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        allowed = {"frame-ancestors": settings.CRM_LEAD_FORM_FRAME_ANCESTORS}
+        return csp_replace(allowed)(view)(request, *args, **kwargs)
+
+    return wrapped
+
+
 def _thanks(request):
     lang = request.GET.get("lang", "")
     query = f"?{urlencode({'lang': lang})}" if lang else ""
@@ -113,6 +127,7 @@ def _thanks(request):
 @login_not_required
 @csrf_exempt
 @xframe_options_exempt
+@_embeddable
 @require_http_methods(["GET", "POST"])
 def lead_web_form(request):
     with translation.override(_language(request)):
@@ -148,6 +163,7 @@ def lead_web_form(request):
 
 @login_not_required
 @xframe_options_exempt
+@_embeddable
 @require_GET
 def lead_web_form_thanks(request):
     with translation.override(_language(request)):

@@ -16,6 +16,7 @@ from customers.search import search_condition
 
 from .models import Opportunity, Pipeline, Stage, StageHistory, StageKind
 from .pipeline_forms import CURRENCIES
+from .pipeline_furthest import REACHING_KINDS  # noqa: F401 - the reports import it from here
 
 DATE_RANGE = django_filters.widgets.DateRangeWidget(attrs={"type": "date", "class": "form-control"})
 
@@ -85,20 +86,17 @@ class BoardFilter(_OpportunityFilter):
 
 
 STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
-REACHING_KINDS = (StageKind.OPEN, StageKind.WON)
 
 
 def reached_condition(stage: Stage) -> Q:
     """Deals of the stage's pipeline that reached the stage: were in it, or in an open or won stage after it (a won
-    deal passed every open stage); a lost stage is reached only by being in it. The stage history says where a deal
-    has been, its current stage where it is. The funnel report (reports/sales_reports.py) counts the same way."""
+    deal passed every open stage), which is what their furthest position says (sales.pipeline_furthest); a lost stage
+    is reached only by being in it, which the stage history says. The funnel report (reports/sales_reports.py) counts
+    the same way."""
     if stage.kind == StageKind.LOST:
-        been, now = StageHistory.objects.filter(stage=stage), Q(stage=stage)
-    else:
-        later = {"kind__in": REACHING_KINDS, "position__gte": stage.position, "pipeline_id": stage.pipeline_id}
-        been = StageHistory.objects.filter(**{f"stage__{k}": v for k, v in later.items()})
-        now = Q(**{f"stage__{k}": v for k, v in later.items()})
-    return Q(pipeline_id=stage.pipeline_id) & (Exists(been.filter(opportunity_id=OuterRef("pk"))) | now)
+        been = StageHistory.objects.filter(stage=stage, opportunity_id=OuterRef("pk"))
+        return Q(pipeline_id=stage.pipeline_id) & (Exists(been) | Q(stage=stage))
+    return Q(pipeline_id=stage.pipeline_id, furthest_position__gte=stage.position)
 
 
 class OpportunityListFilter(_OpportunityFilter):

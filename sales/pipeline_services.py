@@ -25,6 +25,7 @@ from customers import services as customer_services
 from . import permissions as policy
 from .commerce_totals import money
 from .models import Opportunity, OpportunityLine, Pipeline, Product, Stage, StageHistory, StageKind
+from .pipeline_furthest import furthest_after
 
 OPPORTUNITY_FIELDS = ("name", "amount", "currency", "expected_close", "next_step")
 # A move validates what it changes; the other foreign keys were valid when the row was locked (each would cost a
@@ -87,7 +88,8 @@ def opportunity_create(*, actor, customer, data: dict, owner=None, pipeline: Pip
     now = timezone.now()
     opportunity = Opportunity(
         customer=customer, pipeline=pipeline, stage=stage, owner=owner, team_id=owner.team_id, lead=lead,
-        stage_entered_at=now, **{k: v for k, v in data.items() if k in OPPORTUNITY_FIELDS},
+        stage_entered_at=now, furthest_position=furthest_after(None, stage),
+        **{k: v for k, v in data.items() if k in OPPORTUNITY_FIELDS},
     )
     opportunity.full_clean()
     opportunity.save()
@@ -159,8 +161,10 @@ def opportunity_move(*, actor, opportunity: Opportunity, stage: Stage, lost_reas
     locked.stage_entered_at = now
     locked.closed_at = None if stage.kind == StageKind.OPEN else now
     locked.lost_reason = reason if stage.kind == StageKind.LOST else ""
+    locked.furthest_position = furthest_after(locked.furthest_position, stage)  # never lowered: see the model
     locked.full_clean(exclude=UNCHANGED_BY_A_MOVE)
-    locked.save(update_fields=["stage", "stage_entered_at", "closed_at", "lost_reason", "updated_at"])
+    locked.save(update_fields=["stage", "stage_entered_at", "closed_at", "lost_reason", "furthest_position",
+                               "updated_at"])
     if stage.kind == StageKind.WON:
         customer_services.customer_mark_deal(customer_id=locked.customer_id)
     return Moved(locked, from_stage_id)
@@ -246,6 +250,14 @@ def opportunity_line_remove(*, actor, line: OpportunityLine, update_amount: bool
 # ------------------------------------------------------------------------------------ pipelines and stages
 
 
+def _refresh_furthest_after_commit(pipeline_id: int) -> None:
+    """The pipeline's stage positions (or kinds) changed: its deals' furthest positions are recomputed from their
+    stage history by a worker, once this change is committed (sales.pipeline_furthest)."""
+    from .tasks import refresh_furthest_positions
+
+    transaction.on_commit(lambda: refresh_furthest_positions.delay(pipeline_id))
+
+
 def _check_probability(probability: int) -> None:
     if not 0 <= probability <= 100:
         raise ValidationError({"probability": _("The probability is a percentage from 0 to 100.")})
@@ -312,6 +324,7 @@ def stage_create(*, actor, pipeline: Pipeline, name: str, probability: int, kind
     for position, each in enumerate(stages):
         each.position = position
         each.save()
+    _refresh_furthest_after_commit(pipeline.pk)
     return stage
 
 
@@ -326,9 +339,12 @@ def stage_update(*, actor, stage: Stage, name: str, probability: int, kind: str)
         if locked.opportunities.exists():
             raise ValidationError({"kind": _("Move the opportunities out of this stage before changing its kind.")})
         _check_keeps_open_stage(locked, leaving=locked.kind == StageKind.OPEN)
+    kind_changed = kind != locked.kind
     locked.name, locked.probability, locked.kind = name.strip(), probability, kind
     locked.full_clean()
     locked.save()
+    if kind_changed:  # deals that passed through it reached it, or no longer do
+        _refresh_furthest_after_commit(locked.pipeline_id)
     return locked
 
 
@@ -339,10 +355,14 @@ def stage_reorder(*, actor, pipeline: Pipeline, stage_ids: list[int]) -> None:
     stages = {s.pk: s for s in Stage.objects.select_for_update().filter(pipeline=pipeline)}
     if sorted(stage_ids) != sorted(stages):
         raise ValidationError(_("The new order must list every stage of the pipeline once."))
+    moved = False
     for position, pk in enumerate(stage_ids):
         if stages[pk].position != position:
             stages[pk].position = position
             stages[pk].save(update_fields=["position"])
+            moved = True
+    if moved:
+        _refresh_furthest_after_commit(pipeline.pk)
 
 
 def stage_shift(*, actor, stage: Stage, offset: int) -> None:
@@ -389,3 +409,4 @@ def stage_delete(*, actor, stage: Stage, merge_into: Stage | None = None) -> Non
         if each.position != position:
             each.position = position
             each.save(update_fields=["position"])
+    _refresh_furthest_after_commit(locked.pipeline_id)  # later stages moved up, merged history moved

@@ -67,3 +67,15 @@ def reassign_untouched_leads() -> int:
     from .assignment import leads_reassign_untouched
 
     return leads_reassign_untouched()
+
+
+# --------------------------------------------------------------------------------------------------- pipelines
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def refresh_furthest_positions(pipeline_id: int) -> int:
+    """After an administrator changed a pipeline's stages (queued on commit): recompute how far each of its deals got
+    (sales.pipeline_furthest). Idempotent; how many deals changed."""
+    from .pipeline_furthest import furthest_refresh
+
+    return furthest_refresh(pipeline_id=pipeline_id)

@@ -385,12 +385,25 @@ set_up_django() {  # step g
     migrate_database
 }
 
+# The servers connect as the application's role, as in production (crm/audit/app_role.py): it may not change or
+# delete audit rows. Migrations, the demo data and `shell` stay with the owner, crm; so do the tests, whose
+# tests/audit/test_app_role.py grants a role of its own on the test database.
+APP_DB_ROLE="crm_app"
+APP_DB_PASSWORD="crm_app"
+
+use_app_role() {  # run after migrate, as the owner: re-grants (new tables included), then switches DATABASE_URL
+    CRM_DB_APP_PASSWORD="$APP_DB_PASSWORD" python manage.py grant_app_role --role "$APP_DB_ROLE"
+    export DATABASE_URL="postgres://$APP_DB_ROLE:$APP_DB_PASSWORD@127.0.0.1:$CRM_PG_PORT/crm"
+}
+
 cmd_run() {
     set_up_services crm.settings.dev
     set_up_django
     say "Loading demo data"
     python manage.py seed_demo --customers 2000 --print-logins
     python manage.py seed_sales_demo
+    say "Granting the application's database role $APP_DB_ROLE (audit rows: read and insert only)"
+    use_app_role
     say "The CRM is at http://127.0.0.1:$CRM_WEB_PORT/  (Ctrl-C stops it)"
     # -e /dev/null: honcho would otherwise load .env, which holds docker compose settings.
     exec honcho start -f Procfile -e /dev/null

@@ -35,6 +35,7 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
+from tests.signin import pass_second_step
 
 # --------------------------------------------------------------------------- factories as fixtures
 
@@ -180,6 +181,7 @@ def client_as(db):
         client = Client()
         if user is not None:
             client.force_login(user)
+            pass_second_step(client, user)
         if language:
             client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
         return client

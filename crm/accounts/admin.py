@@ -1,11 +1,20 @@
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from . import mfa
 from .models import Role, Team, User
 from .roles import role_label
 from .services import team_save, user_sync_team_group
@@ -21,6 +30,14 @@ class RolesOnlyMixin:
             field.queryset = field.queryset.filter(team__isnull=True)
             field.label = _("roles")
             field.label_from_instance = role_label
+
+    def clean_groups(self):
+        # Keep the user's team group in what is saved: dropped here and put back by save_related, it would leave a
+        # "removed from / added to the team" pair in the audit trail on every save of the user.
+        groups = self.cleaned_data["groups"]
+        if self.instance.pk:
+            groups = groups | Group.objects.filter(user=self.instance, team__isnull=False)
+        return groups
 
 
 class UserEditForm(RolesOnlyMixin, UserChangeForm):
@@ -47,7 +64,9 @@ class UserAdmin(DjangoUserAdmin):
         # Reps tick it themselves in their settings; an admin may do it for one who left without doing so.
         (_("Leads"), {"fields": ["is_away"]}),
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+        (_("Two-factor authentication"), {"fields": ["two_factor"]}),
     ]
+    readonly_fields = ["two_factor"]
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["username", "usable_password", "password1", "password2"]}),
         (_("Team and roles"), {"fields": ["team", "groups"]}),
@@ -60,6 +79,39 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=_("roles"))
     def roles(self, user):
         return "、".join(role_label(g) for g in user.groups.all() if g.name in settings.ROLE_LABELS)
+
+    @admin.display(description=_("two-factor authentication"))
+    def two_factor(self, user):
+        if not mfa.has_device(user):
+            if mfa.is_required(user):
+                return format_html("{} ({})", gettext("off"),
+                                   gettext("required by his role: he sets it up at his next sign-in"))
+            return gettext("off")
+        url = reverse("admin:accounts_user_mfa_reset", args=[user.pk])
+        return format_html('{} <a class="button" href="{}">{}</a>', gettext("on"), url,
+                           gettext("Reset (lost phone)"))
+
+    def get_urls(self):
+        reset = path("<int:user_id>/mfa-reset/", self.admin_site.admin_view(self.mfa_reset_view),
+                     name="accounts_user_mfa_reset")
+        return [reset, *super().get_urls()]
+
+    def mfa_reset_view(self, request, user_id):
+        """Take a user's authenticator app and recovery codes away (a lost phone), after a confirmation. Recorded
+        in the audit trail with the administrator's name (crm.accounts.mfa.reset)."""
+        user = get_object_or_404(User, pk=user_id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        if request.method == "POST":
+            mfa.reset(user=user, actor=request.user)
+            messages.success(request, gettext(
+                "The two-factor authentication of %(user)s is reset: he is signed out and sets it up again at his "
+                "next sign-in if his role requires it."
+            ) % {"user": user})
+            return redirect("admin:accounts_user_change", user.pk)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": user,
+                   "title": gettext("Reset two-factor authentication")}
+        return TemplateResponse(request, "admin/accounts/user/mfa_reset.html", context)
 
     def save_related(self, request, form, formsets, change):
         # The roles widget does not list the team group; saving it would drop it, so put it back.
@@ -92,6 +144,10 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 admin.site.unregister(Group)
+# django-otp's device pages show each user's secret key and let an administrator give someone a device of his own
+# making; the reset on the user's page is the one way an administrator touches another user's two-factor set-up.
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
 
 
 @admin.register(Role)

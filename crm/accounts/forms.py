@@ -26,3 +26,41 @@ class AccountSettingsForm(forms.ModelForm):
             self.fields["is_away"].help_text = _("While you are away, the assignment rules give you no new leads.")
         else:
             del self.fields["is_away"]
+
+
+class MfaCodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or (where ``allow_recovery``) one of the recovery codes."""
+
+    code = forms.CharField(label=_("verification code"), max_length=32)
+
+    def __init__(self, *args, allow_recovery: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        widget = self.fields["code"].widget
+        widget.attrs.update({"autocomplete": "one-time-code", "autofocus": True, "autocapitalize": "off",
+                             "spellcheck": "false"})
+        if allow_recovery:
+            self.fields["code"].help_text = _(
+                "The 6-digit code your authenticator app shows now, or one of your recovery codes."
+            )
+        else:
+            self.fields["code"].label = _("6-digit code from the app")
+            widget.attrs.update({"inputmode": "numeric", "maxlength": "7"})
+
+
+class MfaPolicyForm(forms.Form):
+    """Which roles besides administrators must use two-factor authentication."""
+
+    required_roles = forms.MultipleChoiceField(
+        label=_("roles that must use two-factor authentication"), required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Administrators always must. Users of a ticked role who have not set it up yet are taken to "
+                    "the set-up page on their next click."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .roles import ADMIN, ALL_ROLES
+
+        super().__init__(*args, **kwargs)
+        self.fields["required_roles"].choices = [
+            (role, settings.ROLE_LABELS[role]) for role in ALL_ROLES if role != ADMIN
+        ]

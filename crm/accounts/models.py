@@ -1,11 +1,14 @@
+import pghistory
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .roles import role_label
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), model_name="TeamEvent")
 class Team(models.Model):
     """A department. Teams form a tree; a manager sees the records of his team's whole subtree."""
 
@@ -53,6 +56,13 @@ class Role(Group):
         return role_label(self)
 
 
+# Two-factor authentication turned on, turned off by the user, or reset by an administrator (crm.accounts.mfa):
+# manual events only (no trigger), so the audit log lists them under the user with who did it and from where. Only
+# the user name is copied into the event: never the password hash.
+@pghistory.track(
+    pghistory.ManualEvent("mfa_enrolled"), pghistory.ManualEvent("mfa_removed"), pghistory.ManualEvent("mfa_reset"),
+    fields=["username"], model_name="UserMfaEvent", obj_field=pghistory.ObjForeignKey(related_name="mfa_events"),
+)
 class User(AbstractUser):
     team = models.ForeignKey(
         Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
@@ -81,3 +91,26 @@ class User(AbstractUser):
         if self.last_name and self.first_name and not (self.first_name + self.last_name).isascii():
             return f"{self.last_name}{self.first_name}"
         return super().get_full_name()
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), model_name="MfaPolicyEvent")
+class MfaPolicy(models.Model):
+    """Which roles must use two-factor authentication besides administrators; one row, edited by an admin on the
+    two-factor policy page (crm.accounts.mfa_views.mfa_policy). Role names (crm.accounts.roles, never "admin",
+    which always must), not group rows, so that the audit trail shows a change as one field's old and new list."""
+
+    required_roles = ArrayField(
+        models.CharField(max_length=32), verbose_name=_("roles that must use it"), default=list, blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("two-factor authentication policy")
+        verbose_name_plural = _("two-factor authentication policy")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
+    @classmethod
+    def current(cls):
+        # Read on every request of a user without a device: no write on a GET, the row is made when first saved.
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -8,12 +8,21 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm import fieldcrypto
+
+ENCRYPTED = _("(encrypted)")
+
 VERBS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
 
 REASONS = {
     "pool_return": _("returned to the public pool: no contact for %(days)s days"),
     "import": _("imported from %(file)s"),
     "import_undo": _("import of %(file)s undone"),
+    # crm.accounts.mfa: manual events on the user
+    "mfa_enrolled": _("two-factor authentication turned on"),
+    "mfa_removed": _("two-factor authentication turned off by the user"),
+    "mfa_reset": _("two-factor authentication reset by an administrator"),
+    "field_encryption": _("stored encryption of sensitive fields updated (encrypted, decrypted or new key)"),
 }
 
 
@@ -50,8 +59,11 @@ def _display(model_field: models.Field, value, related_names: dict) -> str:
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
+    if fieldcrypto.is_envelope(value):
+        return str(ENCRYPTED)
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {v}" for k, v in value.items())
+        # An encrypted value inside (a sensitive custom field) is never shown here, not even as ciphertext.
+        return "; ".join(f"{k}: {ENCRYPTED if fieldcrypto.is_envelope(v) else v}" for k, v in value.items())
     if isinstance(value, datetime):
         # Shown as the other times on the page: the user's time zone, to the minute.
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
@@ -90,9 +102,12 @@ def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dic
             before, after = before or {}, after or {}
             for key in sorted(set(before) | set(after), key=str):
                 if before.get(key) != after.get(key):
-                    changes.append(
-                        Change(json_labels[f.name].get(key, key), _plain(before.get(key)), _plain(after.get(key)))
-                    )
+                    old_text, new_text = _plain(before.get(key)), _plain(after.get(key))
+                    if old_text == new_text:
+                        continue  # the same value re-encrypted (a new key; the field just marked sensitive)
+                    # An encrypted value (crm.fieldcrypto) is decrypted here and masked by the page as a mobile is.
+                    encrypted = fieldcrypto.is_envelope(before.get(key)) or fieldcrypto.is_envelope(after.get(key))
+                    changes.append(Change(json_labels[f.name].get(key, key), old_text, new_text, sensitive=encrypted))
             continue
         changes.append(
             Change(str(f.verbose_name), _display(f, before, related_names), _display(f, after, related_names),
@@ -104,6 +119,11 @@ def _changes(fields, old: dict, new: dict, related_names: dict, json_labels: dic
 def _plain(value) -> str:
     if value in (None, "", []):
         return ""
+    if fieldcrypto.is_envelope(value):
+        try:
+            return fieldcrypto.open_envelope(value)
+        except fieldcrypto.FieldCryptoError:
+            return str(ENCRYPTED)
     return "、".join(map(str, value)) if isinstance(value, list) else str(value)
 
 

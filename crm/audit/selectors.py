@@ -10,7 +10,10 @@ from django.utils import timezone
 from pghistory import core
 from pghistory.models import Events
 
-from .history import REASONS
+from crm import fieldcrypto
+
+from . import log_values
+from .history import ENCRYPTED, REASONS
 from .models import LoginEvent
 
 CHANGE_ACTIONS = ("insert", "update", "delete", "import", "export")
@@ -77,6 +80,7 @@ class LogRow:
     action: str
     model_name: str
     object_id: str
+    verb: str = ""  # the action in the page's language
     address: str = ""
     url: str = ""
     reason: str = ""
@@ -86,8 +90,10 @@ class LogRow:
 def _plain(value) -> str:
     if value in (None, "", [], {}):
         return "—"
+    if fieldcrypto.is_envelope(value):
+        return str(ENCRYPTED)  # a sensitive custom field (crm.fieldcrypto): never its ciphertext
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {v}" for k, v in value.items())
+        return "; ".join(f"{k}: {ENCRYPTED if fieldcrypto.is_envelope(v) else v}" for k, v in value.items())
     if isinstance(value, list):
         return "、".join(map(str, value))
     return str(value)
@@ -100,31 +106,51 @@ def _reason(reason, context) -> str:
         return str(reason)
 
 
+def _tracked_model(event):
+    try:
+        return apps.get_model(event.pgh_obj_model)
+    except LookupError:
+        return None
+
+
+def _changes(event, tracked, values: log_values.Values) -> list[Change]:
+    fields = {f.attname: f for f in tracked._meta.concrete_fields} if tracked else {}
+
+    def shown(key, value):
+        f = fields.get(key)
+        text = values.display(f, value) if f is not None else None
+        return _plain(value) if text is None else text
+
+    def label(key):
+        return log_values.field_label(fields[key]) if key in fields else key
+
+    if event.pgh_label == "update":
+        return [Change(label(key), shown(key, old), shown(key, new))
+                for key, (old, new) in sorted((event.pgh_diff or {}).items())]
+    # Created, deleted, downloaded, granted...: what the record held, its id and timestamps aside.
+    return [Change(label(key), "", shown(key, value))
+            for key, value in (event.pgh_data or {}).items()
+            if value not in (None, "", [], {}) and (key not in fields or values.shown_in_full(fields[key]))]
+
+
 def log_rows(events) -> list[LogRow]:
     """One page of events made readable: actor names in one query, field labels from the tracked models."""
     events = list(events)
     contexts = [e.pgh_context or {} for e in events]
     ids = {c.get("user") for c in contexts} - {None}
     names = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=ids)}
+    models_ = [_tracked_model(event) for event in events]
+    values = log_values.Values(zip(events, models_, strict=True))
     rows = []
-    for event, context in zip(events, contexts, strict=True):
-        try:
-            tracked = apps.get_model(event.pgh_obj_model)
-            model_name = str(tracked._meta.verbose_name)
-            labels = {f.attname: str(getattr(f, "verbose_name", f.name)) for f in tracked._meta.concrete_fields}
-        except LookupError:
-            model_name, labels = event.pgh_obj_model, {}
-        changes = []
-        if event.pgh_label == "update":
-            changes = [
-                Change(labels.get(key, key), _plain(old), _plain(new))
-                for key, (old, new) in sorted((event.pgh_diff or {}).items())
-            ]
+    for event, context, tracked in zip(events, contexts, models_, strict=True):
+        model_name = str(tracked._meta.verbose_name) if tracked else event.pgh_obj_model
+        changes = _changes(event, tracked, values)
         reason = context.get("reason")
         rows.append(LogRow(
             event=event, when=event.pgh_created_at,
             actor=names.get(context.get("user"), ""),
-            action=event.pgh_label, model_name=model_name, object_id=event.pgh_obj_id or "",
+            action=event.pgh_label, verb=log_values.verb(tracked, event.pgh_label),
+            model_name=model_name, object_id=event.pgh_obj_id or "",
             address=context.get("ip") or "", url=context.get("url") or "",
             reason=_reason(reason, context),
             changes=changes,

@@ -42,6 +42,9 @@ class Backup(models.Model):
     drilled_at = models.DateTimeField(_("restore drill"), null=True, blank=True)
     drill_ok = models.BooleanField(_("restore drill passed"), null=True, blank=True)
     drill_report = models.TextField(_("restore drill report"), blank=True)
+    # The copy to object storage (settings.STORAGES["backups"], when configured): when it was made, or why it failed.
+    offsite_at = models.DateTimeField(_("copied off-site"), null=True, blank=True)
+    offsite_error = models.TextField(_("off-site copy error"), blank=True)
     # None when the daily schedule took it.
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True, on_delete=models.SET_NULL,

@@ -22,6 +22,7 @@ import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files import File
 from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
@@ -163,7 +164,9 @@ def backup_create(*, actor=None) -> Backup:
             backup.file = backup.media_file = ""
             backup.save(update_fields=["status", "finished_at", "error", "file", "media_file"])
             return backup
-    backup_apply_retention()
+        # Still under the lock: another backup's retention must not delete this one while it is being copied.
+        backup_copy_offsite(backup)
+        backup_apply_retention()
     return backup
 
 
@@ -242,6 +245,66 @@ def backup_files(backup: Backup) -> list[Path]:
     return [backup_dir() / name for name in names if name]
 
 
+# ---------------------------------------------------------------------------------------------- off-site copy
+
+
+def offsite_storage():
+    """The object storage backups are copied to (STORAGES["backups"], see settings), or None."""
+    from django.core.files.storage import storages
+
+    return storages["backups"] if "backups" in settings.STORAGES else None
+
+
+def backup_copy_offsite(backup: Backup) -> None:
+    """Copy a finished backup's files to the off-site storage, if there is one. A failure is recorded on the backup
+    and shown on the page, but does not fail it: the local copy is whole."""
+    storage = offsite_storage()
+    if storage is None or backup.status != BackupStatus.DONE:
+        return
+    try:
+        for path in backup_files(backup):
+            if storage.exists(path.name):
+                storage.delete(path.name)
+            with open(path, "rb") as handle:
+                stored = storage.save(path.name, File(handle, name=path.name))
+            if stored != path.name:
+                raise BackupError(_("The storage renamed %(file)s to %(stored)s.") % {"file": path.name,
+                                                                                   "stored": stored})
+        backup.offsite_at, backup.offsite_error = timezone.now(), ""
+    except Exception as error:
+        logger.exception("backup %s: the off-site copy failed", backup.pk)
+        backup.offsite_at, backup.offsite_error = None, _tail(str(error)) or error.__class__.__name__
+    backup.save(update_fields=["offsite_at", "offsite_error"])
+
+
+def _fetch_from_offsite(backup: Backup) -> None:
+    """Bring back from the off-site storage the files of ``backup`` missing here (the machine's disk was lost)."""
+    storage = offsite_storage()
+    if storage is None:
+        return
+    folder = backup_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in backup_files(backup):
+        if path.is_file() or not storage.exists(path.name):
+            continue
+        part = path.with_name(path.name + ".part")
+        with storage.open(path.name, "rb") as source, open(part, "wb") as target:
+            shutil.copyfileobj(source, target, CHUNK)
+        os.replace(part, path)
+
+
+def _delete_offsite(backup: Backup) -> None:
+    storage = offsite_storage()
+    if storage is None:
+        return
+    for path in backup_files(backup):  # also after a copy that failed half way: what did arrive goes
+        try:
+            if storage.exists(path.name):
+                storage.delete(path.name)
+        except Exception:  # kept there is better than a retention run that stops half way
+            logger.exception("backup %s: could not delete %s off-site", backup.pk, path.name)
+
+
 def backup_apply_retention(*, keep: int | None = None) -> int:
     """Keep the newest ``keep`` (CRM_BACKUP_KEEP) done backups; delete the older ones, files and rows, and the
     failed ones older than the oldest kept. Returns how many rows were deleted."""
@@ -255,6 +318,7 @@ def backup_apply_retention(*, keep: int | None = None) -> int:
     deleted = 0
     for backup in doomed:
         _remove(*backup_files(backup))
+        _delete_offsite(backup)
         backup.delete()
         deleted += 1
     return deleted
@@ -264,7 +328,9 @@ def backup_apply_retention(*, keep: int | None = None) -> int:
 
 
 def backup_verify_checksums(backup: Backup) -> None:
-    """Raise BackupError unless the dump and the files' archive are there with the checksums recorded."""
+    """Raise BackupError unless the dump and the files' archive are there with the checksums recorded. Files missing
+    here are fetched from the off-site storage first, when there is one."""
+    _fetch_from_offsite(backup)
     pairs = [(backup.file, backup.sha256)] + ([(backup.media_file, backup.media_sha256)] if backup.media_file else [])
     for name, expected in pairs:
         path = backup_dir() / name
@@ -311,7 +377,9 @@ def backup_verify_restore(backup: Backup, *, database_name: str, media_dir: Path
                               % {"name": database_name})
         # template0: the dump creates its extensions (pg_trgm) itself.
         conn.execute(f"CREATE DATABASE {_quote_ident(database_name)} TEMPLATE template0 ENCODING 'UTF8'")
-    _run([pg_binary("pg_restore"), "--no-owner", "--no-password", "--exit-on-error",
+    # --no-privileges: the dump's grants name the owner's roles (ALTER DEFAULT PRIVILEGES FOR ROLE crm), which the
+    # application's role that runs the drill may not use; grant_app_role re-grants a restored database anyway.
+    _run([pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--no-password", "--exit-on-error",
           f"--dbname={database_name}", str(backup_dir() / backup.file)], env=_pg_env(database_name))
     with psycopg.connect(**_pg_params(database_name)) as restored, restored.cursor() as cursor:
         actual = count_rows(cursor)

@@ -10,16 +10,34 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.accounts.roles import require_admin
 from crm.web.pagination import paginate
 
-from . import selectors
+from . import schedule, selectors
+from .forms import BackupScheduleForm
 
 
 @require_GET
 def backup_list(request):
     require_admin(request.user)
+    return _page(request, BackupScheduleForm.for_schedule(schedule.backup_schedule()))
+
+
+def _page(request, schedule_form):
     page = paginate(request, selectors.backup_list())
     rows = [(backup, selectors.labelled_counts(backup)) for backup in page.object_list]
-    return render(request, "backups/backup_list.html",
-                  {"page": page, "rows": rows, "running": selectors.backup_running()})
+    return render(request, "backups/backup_list.html", {
+        "page": page, "rows": rows, "running": selectors.backup_running(),
+        "schedule_text": schedule.describe(schedule.backup_schedule()), "schedule_form": schedule_form,
+    })
+
+
+@require_POST
+def backup_schedule_update(request):
+    require_admin(request.user)
+    form = BackupScheduleForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form)
+    schedule.backup_schedule_set(form.schedule())
+    messages.success(request, _("The backup schedule has been saved."))
+    return redirect("backups:list")
 
 
 @require_POST

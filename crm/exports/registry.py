@@ -38,6 +38,10 @@ class Exporter:
     list_url_name: str = ""  # the list page the export was made from, to go back to it with the same filters
     fields: tuple[str, ...] = ()  # what ``columns`` read from each record
 
+    def has_sensitive_filters(self, query: QueryDict) -> bool:
+        """Whether the filters hold a value of a sensitive (encrypted) field, which the export then keeps sealed."""
+        return False
+
     def queryset(self, user, query: QueryDict) -> QuerySet:
         raise NotImplementedError
 

@@ -37,7 +37,8 @@ def export_detail(request, pk):
     exporter = registry.get(job.model_key)
     back_url = ""
     if exporter and exporter.list_url_name:
-        back_url = reverse(exporter.list_url_name) + (f"?{job.query}" if job.query else "")
+        query = services.stored_query(job)
+        back_url = reverse(exporter.list_url_name) + (f"?{query}" if query else "")
     context = {"job": job, "exporter": exporter, "back_url": back_url}
     # htmx polls the progress fragment every second until the job is finished.
     if request.htmx and not request.htmx.boosted:

@@ -9,6 +9,7 @@ declared size. Reading is python-calamine (Rust) for .xlsx and .xls and the csv 
 
 import codecs
 import csv
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -91,6 +92,8 @@ def check_xlsx(path) -> None:
                 if _declares_entities(archive, entry):
                     raise FileProblem(_("The workbook contains XML entity declarations, which spreadsheets never "
                                         "need: it was not read."))
+            for entry in entries:
+                _check_extent(archive, entry)
     # zlib.error and EOFError: damaged compressed data; NotImplementedError: a compression method Excel never
     # uses; RuntimeError: an encrypted entry.
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
@@ -120,6 +123,43 @@ def _declares_entities(archive, entry) -> bool:
     return False
 
 
+# calamine holds a sheet as a dense grid from A1 to its last cell: one cell far out (a million columns, or XFD1048576
+# in a sheet of ten rows) would make it allocate billions of cells and kill the worker. The cells' references are
+# read from the XML first; Excel itself stops at column XFD.
+MAX_COLUMNS = 16_384
+MAX_CELLS = 50_000_000  # a full sheet of a million rows by fifty columns
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]+)([0-9]+)"')
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_extent(archive, entry) -> None:
+    """Refuse a part whose cells reach past Excel's last column, or span more cells than can be held."""
+    last_row = last_column = 0
+    tail = b""
+    with archive.open(entry) as part:
+        if not part.peek(64)[:64].removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<"):
+            return
+        while chunk := part.read(1 << 20):
+            data = tail + chunk
+            for letters, digits in _CELL_REF.findall(data):
+                if len(letters) > 3 or (column := _column_number(letters)) > MAX_COLUMNS:
+                    raise FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, "
+                                        "column 16,384): it was not read.") % {"column": letters.decode()})
+                last_column = max(last_column, column)
+                last_row = max(last_row, int(digits))
+            tail = data[-200:]  # a reference cut between two chunks is read with the next one
+    if last_row * last_column > MAX_CELLS:
+        raise FileProblem(_("A sheet spans %(rows)s rows by %(columns)s columns, too large to read: delete the empty "
+                            "rows and columns beyond the data, or split it into several files.")
+                          % {"rows": f"{last_row:,}", "columns": f"{last_column:,}"})
+
+
 def check_file(path, file_type: str) -> None:
     if file_type == XLSX:
         check_xlsx(path)
@@ -135,6 +175,7 @@ class Sheet:
         self._rows = rows
         self._last_row = last_row  # known without reading the rows (a workbook's used range), else None
         self._seen = 0
+        self.walked = False  # total_rows() had to read every row to count them: iterating again yields nothing
 
     def __iter__(self) -> Iterator[tuple[int, list]]:
         for row_number, cells in self._rows:
@@ -147,6 +188,7 @@ class Sheet:
             for _row in self:
                 pass
             self._last_row = self._seen
+            self.walked = True
         return self._last_row
 
 
@@ -255,11 +297,42 @@ def csv_encoding(path) -> str:
                     lines += chunk.count(b"\n")
                     decoder.decode(chunk)
                 decoder.decode(b"", final=True)
-                return encoding
             except UnicodeDecodeError:
                 continue
+            if encoding != CSV_ENCODINGS[0] and (mixed := _mixed_lines(path)):
+                # GB18030 decodes UTF-8 bytes too, into nonsense: read as GBK, rows pasted in from a UTF-8 file
+                # would be imported garbled (张三 as 寮犱笁) without a word.
+                raise FileProblem(_("The CSV file mixes UTF-8 text (line %(utf8)s) and GBK text (line %(gbk)s): "
+                                    "open it in Excel and save it again as \"CSV UTF-8\" or as .xlsx.")
+                                  % {"utf8": mixed[0], "gbk": mixed[1]})
+            return encoding
     raise FileProblem(_("The CSV file is neither UTF-8 nor GBK text; save it from Excel as \"CSV UTF-8\" or as "
                         ".xlsx."))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _mixed_lines(path) -> tuple[int, int] | None:
+    """(a line of Chinese in UTF-8, a line that is not UTF-8) of a file that is not UTF-8 as a whole, or None.
+
+    Two Chinese characters at least: GBK text whose bytes happen to form one valid UTF-8 character is not rare,
+    whole lines of UTF-8 Chinese are."""
+    utf8_line = other_line = None
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.isascii():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                other_line = other_line or number
+            else:
+                if len(_CJK.findall(text)) >= 2:
+                    utf8_line = utf8_line or number
+            if utf8_line and other_line:
+                return utf8_line, other_line
+    return None
 
 
 def _csv_rows(path) -> Iterator[tuple[int, list]]:

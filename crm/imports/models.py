@@ -50,7 +50,9 @@ class RowAction(models.TextChoices):
     INVALID = "invalid", _("invalid")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), model_name="ImportJobEvent")
+# The sample rows stay out of the history: they are the file's cells as typed, sensitive ones included, and the
+# audit tables keep what they hold for ever.
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), exclude=["sample"], model_name="ImportJobEvent")
 class ImportJob(models.Model):
     resource = models.CharField(_("records"), max_length=50)
     created_by = models.ForeignKey(
@@ -91,6 +93,9 @@ class ImportJob(models.Model):
     total_rows = models.PositiveIntegerField(_("total rows"), default=0)
     processed_rows = models.PositiveIntegerField(_("rows checked"), default=0)
     counts = models.JSONField(_("row counts by outcome"), default=dict, blank=True)  # RowAction -> rows
+    # What the stored rows were checked with (sheet, header row, mapping, owner choice, the resource's fields):
+    # the check step re-uses them when the admin's choices are the same, instead of reading the file again.
+    checked_with = models.JSONField(_("rows checked with"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     validated_at = models.DateTimeField(_("checked at"), null=True, blank=True)
@@ -151,6 +156,8 @@ class ImportRow(models.Model):
         return f"{self.job_id}:{self.row_number}"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="ImportTemplateEvent")
 class ImportTemplate(models.Model):
     """A remembered column mapping: the same headers get the same fields next time."""
 

@@ -10,6 +10,10 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from crm import fieldcrypto
+from crm.audit.history import ENCRYPTED
+from crm.web.templatetags.crm_tags import masked
+
 _REGISTRY: dict[str, "Resource"] = {}
 
 
@@ -20,6 +24,7 @@ class Field:
     aliases: list[str] = field(default_factory=list)  # header spellings, any language
     clean: Callable = None  # cell -> value, raises cells.CellError
     required: bool = False
+    sensitive: bool = False  # an encrypted custom field: its cells are kept sealed, also in the error report's copy
 
 
 class Resource:
@@ -36,6 +41,11 @@ class Resource:
 
     def fields(self) -> list[Field]:
         raise NotImplementedError
+
+    def check_signature(self, job) -> str:
+        """What else the cleaning of the job's rows depends on (custom field definitions, the users a column may
+        name as owner), as text: checked rows are re-used only while it stays the same."""
+        return ""
 
     def prepare(self, job) -> dict:
         """What every row of the job needs from the database, read once: the context of clean_row."""
@@ -63,7 +73,12 @@ class Resource:
         raise NotImplementedError
 
     def display(self, name: str, value) -> str:
-        """A cleaned value as the preview shows it."""
+        """A cleaned value as the preview shows it; an encrypted one (a sensitive custom field) masked."""
+        if fieldcrypto.is_envelope(value):
+            try:
+                return masked(fieldcrypto.open_envelope(value), False)
+            except fieldcrypto.FieldCryptoError:
+                return str(ENCRYPTED)
         if isinstance(value, list):
             return "、".join(map(str, value))
         return "" if value is None else str(value)

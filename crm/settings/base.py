@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 import pgtrigger
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -35,6 +36,10 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "django_celery_beat",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
+    "csp",
     # platform
     "crm.accounts",
     "crm.audit",
@@ -54,18 +59,26 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (see CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    "crm.web.middleware.PermissionsPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second step (a TOTP or recovery code).
+    "django_otp.middleware.OTPMiddleware",
     # Cache-Control: no-store on every page a signed-in user gets (they hold customer data).
     "crm.web.middleware.NoStoreForSignedInUsers",
     # Signs out after CRM_SESSION_IDLE_MINUTES without a request or CRM_SESSION_MAX_HOURS after login.
     "crm.accounts.session_timeouts.SessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the password, a user with two-factor authentication reaches only the code page, and one whose role
+    # requires it but who has no device only the enrolment page (crm.accounts.mfa).
+    "crm.accounts.mfa_middleware.MfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Puts the acting user and URL into the context of every audit event written by a request.
@@ -96,12 +109,28 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://crm:crm@127.0.0.1:54329/crm")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-# A query whose client is gone (a killed worker) is cancelled within seconds instead of running to its end
-# while it holds its locks (PostgreSQL 14+).
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c client_connection_check_interval=2000"
+# A PostgreSQL streaming replica (read-only) for the reports: with CRM_REPLICA_DATABASE_URL set, report pages, their
+# .xlsx exports and the scheduled report mails read from it (crm.db_routers), and everything else stays on default.
+if env("CRM_REPLICA_DATABASE_URL", default=""):
+    DATABASES["replica"] = env.db("CRM_REPLICA_DATABASE_URL")
+for _database in DATABASES.values():
+    _database["ATOMIC_REQUESTS"] = False
+    _database["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    # A query whose client is gone (a killed worker) is cancelled within seconds instead of running to its end
+    # while it holds its locks (PostgreSQL 14+). No JIT: the reports' aggregates are costed above its threshold and
+    # it compiled each for 30-460 ms, more than it saved them at 1,000,000 rows (bench/RESULTS.md, reports).
+    _database.setdefault("OPTIONS", {})["options"] = "-c client_connection_check_interval=2000 -c jit=off"
+DATABASE_ROUTERS = ["crm.db_routers.ReportsReadFromReplica"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Two database roles in a real install, so that the audit trail cannot be changed through the application.
+# DATABASE_URL is the role this process connects as: for web, worker and beat the application role (CRM_DB_APP_ROLE,
+# e.g. crm_app), which owns nothing and may only read and insert audit rows; for `migrate` and then
+# `grant_app_role` the owner of the tables (e.g. crm), run as a step of their own before the processes start
+# (docker compose's migrate service, scripts/dev.sh run). grant_app_role creates the application role when it is
+# missing, with CRM_DB_APP_PASSWORD (which the owner step alone needs), and grants it its privileges
+# (crm/audit/app_role.py). Left unconfigured, everything connects as one role, as the tests do.
+CRM_DB_APP_ROLE = env("CRM_DB_APP_ROLE", default="crm_app")
+CRM_DB_APP_PASSWORD = env("CRM_DB_APP_PASSWORD", default="")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -137,6 +166,42 @@ AXES_LOCKOUT_CALLABLE = "crm.accounts.views.login_locked_out"
 # password change ends his other sessions (the session auth hash).
 CRM_SESSION_IDLE_MINUTES = env.int("CRM_SESSION_IDLE_MINUTES", default=30)
 CRM_SESSION_MAX_HOURS = env.int("CRM_SESSION_MAX_HOURS", default=12)
+
+# Content-Security-Policy (django-csp), the same in every environment, so that development and the tests (browser
+# tests included) meet the policy production sends. Scripts and style sheets come from the CRM's own origin only
+# (static/, the vendored htmx, Bootstrap, ECharts and SortableJS included; no CDN), and no page has an inline
+# script, an on*= handler or a javascript: URL, so an injected <script> or attribute does not run. None of those
+# libraries needs eval. <style> elements are refused too (htmx's own indicator styles are turned off in base.html;
+# static/css/app.css has them). style="..." attributes are allowed (style-src-attr): ~30 templates and Django's
+# admin use them, and an attribute can neither run script nor, with img-src as it is, send data elsewhere.
+# frame-ancestors 'none': no other site may frame a CRM page (the web-to-lead form, made to be embedded, widens it:
+# CRM_LEAD_FORM_FRAME_ANCESTORS).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],  # data: for Bootstrap's form icons (SVG in its CSS)
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Origins whose pages may embed the public web-to-lead form (an iframe on the company's website), e.g.
+# "https://www.example.com"; "*" (the default) lets any https or http site embed it.
+CRM_LEAD_FORM_FRAME_ANCESTORS = env.list("CRM_LEAD_FORM_FRAME_ANCESTORS", default=["*"])
+# Browser features no page of the CRM uses, refused to every page and to anything it might frame
+# (Permissions-Policy header, crm.web.middleware.PermissionsPolicy).
+CRM_PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"
+)
+
+# Two-factor authentication (django-otp, crm.accounts.mfa): the name authenticator apps show beside the account.
+# Wrong codes slow down exponentially per device (1, 2, 4, 8 ... seconds between tries; OTP_*_THROTTLE_FACTOR) and
+# count as failed logins for the lockout above.
+OTP_TOTP_ISSUER = env("CRM_TOTP_ISSUER", default="CRM")
 
 # Chinese first, English complete.
 LANGUAGE_CODE = env("CRM_LANGUAGE_CODE", default="zh-hans")
@@ -207,17 +272,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interactions.tasks.sync_mailboxes",
         "schedule": crontab(minute="*/5"),
     },
-    "backups-daily": {
-        "task": "crm.backups.tasks.run_backup",
-        "schedule": crontab(minute=30, hour=2),  # each night, in TIME_ZONE
-    },
+    # The nightly backup is not here: its schedule is edited by an administrator, so it lives in the database only
+    # (crm/backups/schedule.py says why).
     "backups-restore-drill": {
         "task": "crm.backups.tasks.run_restore_drill",
-        "schedule": crontab(minute=30, hour=4, day_of_week=0),  # Sunday morning, after that night's backup
+        "schedule": crontab(minute=30, hour=4, day_of_week=0),  # Sunday morning, after the default nightly backup
     },
     "reports-send-scheduled-mails": {
         "task": "reports.tasks.send_scheduled_reports",
         "schedule": crontab(minute=0, hour=7),  # each morning, in TIME_ZONE; a missed week or month catches up
+    },
+    # The performance report's monthly sums (reports.summaries): the recent months every 10 minutes (SUMMARY_MINUTES),
+    # every month once a night.
+    "reports-sales-months-recent": {
+        "task": "reports.tasks.refresh_sales_months",
+        "schedule": crontab(minute="*/10"),
+    },
+    "reports-sales-months-all": {
+        "task": "reports.tasks.refresh_sales_months",
+        "schedule": crontab(minute=40, hour=3),
+        "kwargs": {"everything": True},
     },
 }
 
@@ -225,6 +299,23 @@ CELERY_BEAT_SCHEDULE = {
 # disk in production), and only the newest CRM_BACKUP_KEEP finished backups are kept.
 CRM_BACKUP_DIR = env.path("CRM_BACKUP_DIR", default=BASE_DIR / ".run" / "backups")
 CRM_BACKUP_KEEP = env.int("CRM_BACKUP_KEEP", default=14)
+# Optionally, every finished backup is also copied off the machine to S3-compatible object storage (AWS S3, Aliyun
+# OSS, Tencent COS, MinIO) through django-storages, as the storage "backups"; retention deletes old copies there too,
+# and a restore fetches a backup from there when its local files are gone. Needs `pip install django-storages[s3]`.
+if env("CRM_BACKUP_S3_BUCKET", default=""):
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("CRM_BACKUP_S3_BUCKET"),
+            "endpoint_url": env("CRM_BACKUP_S3_ENDPOINT_URL", default=None),
+            "region_name": env("CRM_BACKUP_S3_REGION", default=None),
+            "access_key": env("CRM_BACKUP_S3_ACCESS_KEY", default=None),
+            "secret_key": env("CRM_BACKUP_S3_SECRET_KEY", default=None),
+            "location": env("CRM_BACKUP_S3_PREFIX", default="crm-backups"),
+            "default_acl": "private",
+            "file_overwrite": True,
+        },
+    }
 
 # Sales: a lead its owner has not handled this many hours after it was assigned goes to the next rep, and his
 # manager is told.

@@ -1,8 +1,16 @@
+from crm.fieldcrypto import validate_keys
+
 from .base import *  # noqa: F403
 from .base import env
 
 # No default: a production process without a real key must not start.
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+# Sensitive custom fields (crm.fieldcrypto, README "Security"): comma-separated Fernet keys, the first encrypts and
+# all decrypt, and a separate secret for the blind index. No defaults, and the public development keys are refused:
+# without them no sensitive value could be written or read.
+CRM_FIELD_ENCRYPTION_KEYS = [key.strip() for key in env.list("CRM_FIELD_ENCRYPTION_KEYS") if key.strip()]
+CRM_BLIND_INDEX_KEY = env("CRM_BLIND_INDEX_KEY")
+validate_keys(CRM_FIELD_ENCRYPTION_KEYS, CRM_BLIND_INDEX_KEY, allow_dev_keys=False)
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

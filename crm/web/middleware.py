@@ -1,5 +1,6 @@
 """Response headers every page of the CRM needs."""
 
+from django.conf import settings
 from django.utils.cache import patch_cache_control
 
 
@@ -16,4 +17,19 @@ class NoStoreForSignedInUsers:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
             patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+class PermissionsPolicy:
+    """``Permissions-Policy`` on every response: the browser features that no page of the CRM uses (camera,
+    microphone, location, payment...) are refused, to the page and to anything it frames, so that injected markup
+    or a compromised library cannot ask for them. The list is CRM_PERMISSIONS_POLICY."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.CRM_PERMISSIONS_POLICY:
+            response.headers.setdefault("Permissions-Policy", settings.CRM_PERMISSIONS_POLICY)
         return response

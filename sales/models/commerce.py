@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="ProductEvent")
 class Product(models.Model):
     code = models.CharField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -32,6 +34,8 @@ class Product(models.Model):
         return f"{self.code} {self.name}"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="PriceListEvent")
 class PriceList(models.Model):
     name = models.CharField(_("name"), max_length=100)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
@@ -46,6 +50,8 @@ class PriceList(models.Model):
         return self.name
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="PriceListItemEvent")
 class PriceListItem(models.Model):
     price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="+")
@@ -103,6 +109,10 @@ class Quote(models.Model):
         return reverse("sales:quote_detail", args=[self.pk])
 
 
+# Trigger names of their own: the default ones hash to a function name another model's trigger already has.
+@pghistory.track(pghistory.InsertEvent(trigger_name="quote_line_insert"),
+                 pghistory.UpdateEvent(trigger_name="quote_line_update"),
+                 pghistory.DeleteEvent(trigger_name="quote_line_delete"), model_name="QuoteLineEvent")
 class QuoteLine(models.Model):
     quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT,
@@ -166,6 +176,8 @@ class Contract(models.Model):
         return reverse("sales:contract_detail", args=[self.pk])
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="ContractAttachmentEvent")
 class ContractAttachment(models.Model):
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="contracts/%Y/%m/")
@@ -222,6 +234,8 @@ class Order(models.Model):
         return reverse("sales:order_detail", args=[self.pk])
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="OrderLineEvent")
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT,
@@ -240,6 +254,8 @@ class OrderLine(models.Model):
         return self.description
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="PaymentPlanEvent")
 class PaymentPlan(models.Model):
     """An instalment expected for a contract or an order (回款计划)."""
 

@@ -100,6 +100,8 @@ class AssignmentMethod(models.TextChoices):
     LEAST_LOADED = "least_loaded", _("Least loaded (fewest open leads)")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="AssignmentRuleEvent")
 class AssignmentRule(models.Model):
     """Ordered rules: the first active rule whose conditions a lead meets decides who gets it."""
 

@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="PipelineEvent")
 class Pipeline(models.Model):
     name = models.CharField(_("name"), max_length=100)
     position = models.PositiveIntegerField(pgettext_lazy("position in a list", "order"), default=0)
@@ -34,6 +36,8 @@ class StageKind(models.TextChoices):
     LOST = "lost", pgettext_lazy("deal", "Lost")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="StageEvent")
 class Stage(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(_("name"), max_length=100)
@@ -53,8 +57,10 @@ class Stage(models.Model):
 OPEN_OPPORTUNITY = Q(closed_at__isnull=True)
 
 
+# furthest_position is derived from the stage history (which the audit trail already holds through the stage
+# changes): recomputing it is no one's change to the deal.
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
-                 model_name="OpportunityEvent")
+                 exclude=["furthest_position"], model_name="OpportunityEvent")
 class Opportunity(models.Model):
     customer = models.ForeignKey("customers.Customer", verbose_name=_("customer"), on_delete=models.PROTECT,
                                  related_name="opportunities")
@@ -76,6 +82,12 @@ class Opportunity(models.Model):
     # The stage's position within its column, for the order of cards the board shows (newest move first).
     stage_entered_at = models.DateTimeField(_("in this stage since"))
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # The position of the furthest open or won stage of its pipeline the deal has stood in (NULL: none, e.g. lost
+    # straight away): what the funnel counts (reports.sales_reports), kept here so that it reads one row per deal
+    # instead of every stage-history row. Moves only ever raise it (a deal moved back still reached the stage it
+    # left); sales.pipeline_furthest recomputes it from the stage history when a pipeline's stages are reordered.
+    furthest_position = models.PositiveIntegerField(_("furthest stage reached"), null=True, blank=True,
+                                                    editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -98,6 +110,12 @@ class Opportunity(models.Model):
             models.Index(fields=["-amount", "-id"], name="opportunity_amount"),
             models.Index(fields=["expected_close", "-id"], name="opportunity_expected_close"),
             models.Index(fields=["name", "-id"], name="opportunity_name"),
+            # The reports (bench/reports.py), read index-only: the funnel (deals created in a period, with how far
+            # they got) and the deals won or lost in a period (performance, the dashboards' won this month).
+            models.Index(fields=["pipeline", "created_at"], name="opportunity_funnel",
+                         include=["furthest_position", "amount", "currency", "owner", "team"]),
+            models.Index(fields=["stage", "closed_at"], name="opportunity_stage_closed",
+                         include=["owner", "team", "amount", "currency", "created_at"]),
         ]
 
     def __str__(self):
@@ -135,6 +153,8 @@ class StageHistory(models.Model):
         return (self.left_at or timezone.now()) - self.entered_at
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 model_name="OpportunityLineEvent")
 class OpportunityLine(models.Model):
     """A product the opportunity is about."""
 

@@ -52,9 +52,15 @@
     }
   }, true);
 
+  // Print buttons ([data-print], e.g. the printable quote) are hidden until this script can make them work.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) { window.print(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     const picker = document.querySelector("[data-bulk-action]");
     if (picker) { showBulkInputs(picker.value); }
+    document.querySelectorAll("[data-print]").forEach(function (button) { button.hidden = false; });
   });
   document.addEventListener("htmx:afterSettle", function () {
     const picker = document.querySelector("[data-bulk-action]");

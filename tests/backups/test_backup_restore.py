@@ -12,11 +12,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from crm.backups import schedule as services_schedule
 from crm.backups import services
 from crm.backups.models import Backup, BackupStatus
 from crm.backups.tasks import run_backup, run_restore_drill
@@ -243,12 +245,6 @@ def test_the_sidebar_links_the_page_for_admins_only(client_as, admin_user, sales
     assert url not in client_as(sales_manager).get(reverse("customers:list")).content.decode()
 
 
-def test_the_daily_backup_is_in_the_beat_schedule(settings):
-    entry = settings.CELERY_BEAT_SCHEDULE["backups-daily"]
-    assert entry["task"] == "crm.backups.tasks.run_backup"
-    assert entry["schedule"].hour == {2}
-
-
 def test_the_page_in_chinese(client_as, admin_user):
     Backup.objects.create(status=BackupStatus.DONE, file="a.dump", size=10, sha256="0" * 64,
                           row_counts={"customers.customer": 3}, finished_at=timezone.now())
@@ -313,3 +309,132 @@ def test_the_drill_runs_weekly_in_the_beat_schedule(settings):
 @pytest.mark.django_db
 def test_no_backup_no_drill():
     assert services.backup_restore_drill() is None
+
+
+# ---------------------------------------------------------------------------------------------------- schedule
+
+
+def test_the_daily_backup_schedule_is_kept_in_the_database_where_beat_does_not_overwrite_it(settings, db):
+    # beat writes the entries of CELERY_BEAT_SCHEDULE over the database at each start: an administrator's schedule
+    # must not be one of them; beat installs the default one at start when there is none
+    assert "backups-daily" not in settings.CELERY_BEAT_SCHEDULE
+    from celery import signals
+    from django_celery_beat.models import PeriodicTask
+
+    from crm.backups.schedule import TASK_NAME
+
+    PeriodicTask.objects.filter(name=TASK_NAME).delete()
+    signals.beat_init.send(sender=None)
+    task = PeriodicTask.objects.get(name=TASK_NAME)
+    assert task.task == "crm.backups.tasks.run_backup" and task.enabled
+    assert (task.crontab.hour, task.crontab.minute, task.crontab.day_of_week) == ("2", "30", "*")
+    # a schedule the administrator changed stays as he left it when beat starts again
+    task.enabled = False
+    task.save()
+    signals.beat_init.send(sender=None)
+    assert not PeriodicTask.objects.get(name=TASK_NAME).enabled
+
+
+def test_an_administrator_changes_the_backup_schedule_on_the_page(client_as, admin_user):
+    from django_celery_beat.models import PeriodicTask
+
+    client = client_as(admin_user)
+    page = client.get(reverse("backups:list")).content.decode()
+    assert "A backup is taken every day at 02:30" in page
+    # when he chooses Monday and Thursday at 03:15
+    response = client.post(reverse("backups:schedule"), {"enabled": "on", "time": "03:15", "days": ["1", "4"]},
+                           follow=True)
+    page = response.content.decode()
+    assert "The backup schedule has been saved." in page
+    assert "A backup is taken every Monday and Thursday at 03:15" in page
+    task = PeriodicTask.objects.get(name="backups-daily")
+    assert (task.crontab.hour, task.crontab.minute, task.crontab.day_of_week) == ("3", "15", "1,4")
+    assert str(task.crontab.timezone) == django_settings.TIME_ZONE
+    # when he turns it off
+    page = client.post(reverse("backups:schedule"), {"time": "03:15", "days": ["1", "4"]}, follow=True)
+    assert "Scheduled backups are off" in page.content.decode()
+    assert not PeriodicTask.objects.get(name="backups-daily").enabled
+
+
+def test_a_schedule_without_a_day_or_time_is_refused_with_a_message(client_as, admin_user):
+
+    client = client_as(admin_user, language="zh-hans")
+    page = client.post(reverse("backups:schedule"), {"enabled": "on", "time": "25:99"}).content.decode()
+    assert "至少选择一天" in page and "输入一个有效的时间" in page
+    assert services_schedule.backup_schedule() == services_schedule.DEFAULT  # unchanged
+
+
+@pytest.mark.parametrize("role", ["sales_manager", "sales_rep"])
+def test_only_administrators_change_the_schedule(request, client_as, role):
+
+    client = client_as(request.getfixturevalue(role))
+    assert client.post(reverse("backups:schedule"), {"enabled": "", "time": "03:00", "days": ["1"]}).status_code == 403
+    assert services_schedule.backup_schedule().enabled
+
+
+# ------------------------------------------------------------------------------------------------ off-site copy
+
+
+@pytest.fixture
+def offsite(settings, tmp_path):
+    """An off-site storage for backups. In production it is S3-compatible object storage (django-storages' S3Storage,
+    see settings); here a FileSystemStorage elsewhere on the disk, which the code reaches through the same Storage API.
+    """
+    folder = tmp_path / "offsite"
+    settings.STORAGES = settings.STORAGES | {"backups": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}}}
+    from django.core.files.storage import storages
+
+    storages._storages.pop("backups", None)  # storages caches its instances by alias
+    yield folder
+    storages._storages.pop("backups", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_is_copied_off_site_and_restored_from_there_when_the_disk_is_lost(backup_root, offsite,
+                                                                                   scratch_database):
+    CustomerFactory.create_batch(4)
+    backup = services.backup_create()
+    assert backup.status == BackupStatus.DONE and backup.offsite_at is not None and backup.offsite_error == ""
+    for path in services.backup_files(backup):
+        assert (offsite / path.name).read_bytes() == path.read_bytes()
+    # when the machine's backup folder is lost
+    for path in services.backup_files(backup):
+        path.unlink()
+    # then the restore fetches the files from off-site, checks their checksums and restores
+    out = io.StringIO()
+    call_command("restore_backup", str(backup.pk), "--database-name", scratch_database, stdout=out)
+    assert "every table has the recorded row count" in out.getvalue()
+    assert _counts_in(scratch_database)["customers.customer"] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_off_site_copy_is_shown_and_the_local_backup_kept(backup_root, offsite, client_as, admin_user):
+    offsite.parent.mkdir(parents=True, exist_ok=True)
+    offsite.write_text("not a folder")  # the storage cannot write there
+    backup = services.backup_create()
+    assert backup.status == BackupStatus.DONE and (backup_root / backup.file).is_file()
+    assert backup.offsite_at is None and backup.offsite_error
+    page = client_as(admin_user).get(reverse("backups:list")).content.decode()
+    assert "Off-site copy failed" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_deletes_the_off_site_copies_too(settings, backup_root, offsite):
+    settings.CRM_BACKUP_KEEP = 1
+    first = services.backup_create()
+    services.backup_create()
+    assert not Backup.objects.filter(pk=first.pk).exists()
+    assert not any((offsite / path.name).exists() for path in services.backup_files(first))
+    assert len(list(offsite.glob("*.dump"))) == 1
+
+
+def test_a_schedule_set_in_the_admin_site_beyond_the_form_is_shown_as_it_is(client_as, admin_user):
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    crontab = CrontabSchedule.objects.create(minute="0", hour="*/6", day_of_week="1-5")
+    PeriodicTask.objects.update_or_create(name="backups-daily", defaults={"task": "crm.backups.tasks.run_backup",
+                                                                          "crontab": crontab})
+    page = client_as(admin_user).get(reverse("backups:list"))
+    assert page.status_code == 200
+    assert "set in the admin site" in page.content.decode()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from sales.models import Opportunity, Pipeline, Product, Stage, StageHistory, StageKind
+from sales.pipeline_furthest import furthest_after
 
 from .customers import CustomerFactory
 
@@ -57,6 +58,8 @@ class OpportunityFactory(DjangoModelFactory):
     stage_entered_at = factory.LazyAttribute(lambda o: timezone.now() - o.entered_ago)
     closed_at = factory.LazyAttribute(lambda o: o.stage_entered_at if o.stage.kind != StageKind.OPEN else None)
     lost_reason = factory.LazyAttribute(lambda o: "价格太高" if o.stage.kind == StageKind.LOST else "")
+    # As far as the one history row below goes (a test that adds rows recomputes it: sales.pipeline_furthest).
+    furthest_position = factory.LazyAttribute(lambda o: furthest_after(None, o.stage))
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

@@ -17,6 +17,7 @@ from reports.filters import add_months, month_start
 from reports.sales_reports import WORST_CASE_PROBABILITY, funnel_figures
 from sales.models import Opportunity, StageHistory
 from sales.permissions import opportunities_for
+from sales.pipeline_furthest import furthest_refresh
 from tests.factories import CustomerFactory
 from tests.factories.sales_pipeline import OpportunityFactory, other_pipeline_fixture, stages_fixture  # noqa: F401
 
@@ -30,6 +31,7 @@ def deal(owner, path, *, amount, created_days_ago=2, **kwargs):
         StageHistory.objects.create(opportunity=opportunity, stage=stage, entered_at=entered,
                                     left_at=entered + timedelta(hours=1))
     Opportunity.objects.filter(pk=opportunity.pk).update(created_at=now - timedelta(days=created_days_ago))
+    furthest_refresh(opportunity_ids=[opportunity.pk])  # as the moves through ``path`` would have left it
     return opportunity
 
 

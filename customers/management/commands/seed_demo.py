@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from crm.accounts import mfa
 from crm.accounts.roles import SALES_REP
 from customers import demo
 from customers.models import Customer
@@ -36,6 +37,12 @@ class Command(BaseCommand):
             self.stdout.write(f"\nCreated {missing:,} customers in {time.monotonic() - started:.1f} s.")
         if print_logins:
             self.stdout.write(self.style.SUCCESS("\n" + _("Demo logins, one per role:")))
+            # Roles that must use two-factor authentication (admins always) set it up at their first login, as in
+            # production: the demo says so rather than hand out a shared secret.
+            with_mfa = mfa.required_roles()
             for username, role, *_rest in demo.DEMO_USERS:
                 label = settings.ROLE_LABELS[role]
-                self.stdout.write(f"  {str(label):<16} {username:<10} {demo.DEMO_PASSWORD}")
+                note = ""
+                if role in with_mfa:
+                    note = "  " + _("(two-factor: have an authenticator app ready, set up at first login)")
+                self.stdout.write(f"  {str(label):<16} {username:<10} {demo.DEMO_PASSWORD}{note}")

@@ -70,6 +70,7 @@ from sales.models import (
     StageHistory,
     StageKind,
 )
+from sales.pipeline_furthest import REACHING_KINDS
 from sales.pipeline_services import default_pipeline
 
 User = get_user_model()
@@ -279,6 +280,7 @@ class Command(BaseCommand):
                 lost_reason=rng.choice(LOST_REASONS) if target.kind == StageKind.LOST else "",
                 stage_entered_at=moments[-1] if moments else start,
                 closed_at=moments[-1] if target.kind != StageKind.OPEN else None,
+                furthest_position=max((s.position for s in path if s.kind in REACHING_KINDS), default=None),
             )
             plans.append((opportunity, path, [start, *moments], lines))
         created = Opportunity.objects.bulk_create([plan[0] for plan in plans], batch_size=1000)
