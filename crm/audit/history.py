@@ -59,15 +59,20 @@ def _display(model_field: models.Field, value, related_names: dict) -> str:
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
-    if fieldcrypto.is_envelope(value):
-        return str(ENCRYPTED)
     if isinstance(value, dict):
-        # An encrypted value inside (a sensitive custom field) is never shown here, not even as ciphertext.
-        return "; ".join(f"{k}: {ENCRYPTED if fieldcrypto.is_envelope(v) else v}" for k, v in value.items())
+        return sealed_text(value)
     if isinstance(value, datetime):
         # Shown as the other times on the page: the user's time zone, to the minute.
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     return str(value)
+
+
+def sealed_text(value: dict) -> str:
+    """A JSON object as one line; an encrypted value in it (a sensitive custom field, crm.fieldcrypto) shows as
+    "(encrypted)", never as its ciphertext or blind index."""
+    if fieldcrypto.is_envelope(value):
+        return str(ENCRYPTED)
+    return "; ".join(f"{k}: {ENCRYPTED if fieldcrypto.is_envelope(v) else v}" for k, v in value.items())
 
 
 def _resolve_related(events, fields) -> dict:

@@ -10,10 +10,8 @@ from django.utils import timezone
 from pghistory import core
 from pghistory.models import Events
 
-from crm import fieldcrypto
-
 from . import log_values
-from .history import ENCRYPTED, REASONS
+from .history import REASONS, sealed_text
 from .models import LoginEvent
 
 CHANGE_ACTIONS = ("insert", "update", "delete", "import", "export")
@@ -90,10 +88,8 @@ class LogRow:
 def _plain(value) -> str:
     if value in (None, "", [], {}):
         return "—"
-    if fieldcrypto.is_envelope(value):
-        return str(ENCRYPTED)  # a sensitive custom field (crm.fieldcrypto): never its ciphertext
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {ENCRYPTED if fieldcrypto.is_envelope(v) else v}" for k, v in value.items())
+        return sealed_text(value)
     if isinstance(value, list):
         return "、".join(map(str, value))
     return str(value)
