@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils.text import get_text_list
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -54,7 +55,9 @@ def describe(schedule: BackupSchedule) -> str:
     time = f"{schedule.hour:02d}:{schedule.minute:02d}"
     if schedule.every_day:
         return _("A backup is taken every day at %(time)s (%(zone)s).") % {"time": time, "zone": settings.TIME_ZONE}
-    days = get_text_list([str(label) for value, label in WEEKDAYS if value in schedule.days], _("and"))
+    labels = [str(label) for value, label in WEEKDAYS if value in schedule.days]
+    # Chinese lists days with 、 (星期一、星期四), not with a conjunction.
+    days = "、".join(labels) if (get_language() or "").startswith("zh") else get_text_list(labels, _("and"))
     return _("A backup is taken every %(days)s at %(time)s (%(zone)s).") % {
         "days": days, "time": time, "zone": settings.TIME_ZONE}
 

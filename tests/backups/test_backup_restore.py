@@ -362,6 +362,10 @@ def test_a_schedule_without_a_day_or_time_is_refused_with_a_message(client_as, a
     page = client.post(reverse("backups:schedule"), {"enabled": "on", "time": "25:99"}).content.decode()
     assert "至少选择一天" in page and "输入一个有效的时间" in page
     assert services_schedule.backup_schedule() == services_schedule.DEFAULT  # unchanged
+    # a good one, and the page says it in Chinese
+    page = client.post(reverse("backups:schedule"), {"enabled": "on", "time": "03:15", "days": ["1", "4"]},
+                       follow=True).content.decode()
+    assert "每星期一、星期四 03:15" in page
 
 
 @pytest.mark.parametrize("role", ["sales_manager", "sales_rep"])
