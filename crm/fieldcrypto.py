@@ -135,6 +135,11 @@ def seal(text: str, *, blind_key: str | None = None) -> dict:
     return {"c": fernets[0].encrypt(text.encode()).decode(), "b": blind_index(text, key=blind_key)}
 
 
+def reveal(value):
+    """A stored value as text: an encrypted one decrypted (FieldCryptoError when it cannot be), others as they are."""
+    return open_envelope(value) if is_envelope(value) else value
+
+
 def open_envelope(envelope: dict) -> str:
     """The text of an envelope; DecryptionError when no configured key opens it (never a garbled value)."""
     _fernets_list, multi = _keys()

@@ -92,11 +92,6 @@ def from_json(definition: CustomFieldDefinition, value):
     return value
 
 
-def reveal(value):
-    """A stored value as text: an encrypted one decrypted (crm.fieldcrypto.FieldCryptoError when it cannot be)."""
-    return fieldcrypto.open_envelope(value) if fieldcrypto.is_envelope(value) else value
-
-
 def undecryptable_text() -> str:
     return _("(cannot be decrypted: encryption key missing)")
 
@@ -142,7 +137,7 @@ def add_form_fields(form: forms.Form, definitions, custom_values: dict, *, may_v
 
 def reveal_quietly(value):
     try:
-        return reveal(value)
+        return fieldcrypto.reveal(value)
     except fieldcrypto.FieldCryptoError:
         return None
 

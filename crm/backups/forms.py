@@ -3,11 +3,7 @@ import datetime
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .schedule import BackupSchedule
-
-# Monday first, as calendars in China and most of Europe show the week; values are crontab's (0 = Sunday).
-WEEKDAYS = [(1, _("Monday")), (2, _("Tuesday")), (3, _("Wednesday")), (4, _("Thursday")), (5, _("Friday")),
-            (6, _("Saturday")), (0, _("Sunday"))]
+from .schedule import WEEKDAYS, BackupSchedule
 
 
 class BackupScheduleForm(forms.Form):

@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils.text import get_text_list
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 TASK_NAME = "backups-daily"
 TASK = "crm.backups.tasks.run_backup"
 EVERY_DAY = list(range(7))  # crontab's day_of_week: 0 is Sunday
+# Monday first, as calendars in China and most of Europe show the week; values are crontab's (0 = Sunday).
+WEEKDAYS = [(1, gettext_lazy("Monday")), (2, gettext_lazy("Tuesday")), (3, gettext_lazy("Wednesday")),
+            (4, gettext_lazy("Thursday")), (5, gettext_lazy("Friday")), (6, gettext_lazy("Saturday")),
+            (0, gettext_lazy("Sunday"))]
 
 
 @dataclass
@@ -45,8 +49,6 @@ def _days(text: str) -> list[int]:
 
 def describe(schedule: BackupSchedule) -> str:
     """The schedule in a sentence of the user's language."""
-    from .forms import WEEKDAYS
-
     if not schedule.enabled:
         return _("Scheduled backups are off: backups are only taken with “Back up now”.")
     if schedule.crontab:

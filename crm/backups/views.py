@@ -17,15 +17,18 @@ from .forms import BackupScheduleForm
 @require_GET
 def backup_list(request):
     require_admin(request.user)
-    return _page(request, BackupScheduleForm.for_schedule(schedule.backup_schedule()))
+    return _page(request)
 
 
-def _page(request, schedule_form):
+def _page(request, schedule_form=None):
+    """The list; ``schedule_form`` is the schedule form sent back with its errors, else the stored schedule's."""
     page = paginate(request, selectors.backup_list())
     rows = [(backup, selectors.labelled_counts(backup)) for backup in page.object_list]
+    current = schedule.backup_schedule()
     return render(request, "backups/backup_list.html", {
         "page": page, "rows": rows, "running": selectors.backup_running(),
-        "schedule_text": schedule.describe(schedule.backup_schedule()), "schedule_form": schedule_form,
+        "schedule_text": schedule.describe(current),
+        "schedule_form": BackupScheduleForm.for_schedule(current) if schedule_form is None else schedule_form,
     })
 
 

@@ -670,7 +670,7 @@ def error_report(job: ImportJob) -> bytes:
     rows = ImportRow.objects.filter(job=job, action=RowAction.INVALID).order_by("row_number")
     for row in rows.iterator(chunk_size=2000):
         reasons = "; ".join(f"{e['column']}: {e['message']}" for e in row.errors)
-        cells = [fieldcrypto.open_envelope(c) if fieldcrypto.is_envelope(c) else c for c in row.raw]
+        cells = [fieldcrypto.reveal(c) for c in row.raw]
         cells += [""] * (len(job.headers) - len(cells))
         sheet.append([safe_cell(c) for c in cells[: len(job.headers)]] + [safe_cell(reasons), row.row_number])
     output = io.BytesIO()
