@@ -161,9 +161,9 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
     # session (tests/conftest.py), the other roles neither (not required). So the code page sends everyone on; the
     # set-up page shows the admin his state and the others the enrolment (its new key goes to the session only), and
     # an empty POST is that page again with the code missing; recovery codes show only right after they are made; the
-    # admin asks for new ones with a current code (an empty POST is that page again), the others have none to renew; nobody here may turn it off (the
-    # admin's role requires it, the others have nothing to turn off); the policy is the administrators' (403 for
-    # others; an empty POST saves "no other role")
+    # admin asks for new ones with a current code (an empty POST is that page again), the others have none to
+    # renew; nobody here may turn it off (the admin's role requires it, the others have nothing to turn off); the
+    # policy is the administrators' (403 for others; an empty POST saves "no other role")
     "mfa_verify":               {"GET": row(302, 302, 302, 302, 302),
                                  "POST": row(302, 302, 302, 302, 302)},
     "mfa_setup":                {"GET": row(200, 200, 200, 200, 200),
