@@ -116,6 +116,7 @@ class ContactResource(Resource):
     settings do not apply."""
 
     key = "customers.contact"
+    table = Contact._meta.db_table
     label = gettext_lazy("Contacts")
     permission = "customers.import_customer"
     has_owner = False

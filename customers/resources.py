@@ -170,6 +170,7 @@ def _custom_cleaner(definition):
 # ------------------------------------------------------------------- set-based SQL shared by the resources
 class CustomerResource(Resource):
     key = "customers.customer"
+    table = Customer._meta.db_table
     label = gettext_lazy("Customers")
     permission = "customers.import_customer"
     duplicate_rule = gettext_lazy("the same mobile, email, or name and company")

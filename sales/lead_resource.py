@@ -53,6 +53,7 @@ def _province(value):
 
 class LeadResource(Resource):
     key = "sales.lead"
+    table = Lead._meta.db_table
     label = gettext_lazy("Leads")
     permission = "sales.import_lead"
     duplicate_rule = gettext_lazy("the same mobile or email")

@@ -147,6 +147,10 @@ class ImportRow(models.Model):
     key_name = models.CharField(max_length=420, blank=True)
     duplicate_of_row = models.PositiveIntegerField(null=True)
     object_id = models.BigIntegerField(null=True)  # the record created or updated
+    # The id a valid row's record would get if created, drawn from the table's sequence when the rows are checked:
+    # object_id starts as this and stays so unless the row matches an existing record. Drawn ahead so that the
+    # commit does not have to write every row again to give it an id (~1 s per 100,000 rows).
+    reserved_id = models.BigIntegerField(null=True)
     before = models.JSONField(null=True)  # an updated record's values before the import, for undo
 
     class Meta:

@@ -29,6 +29,7 @@ class Field:
 
 class Resource:
     key: str = ""  # "customers.customer"
+    table: str = ""  # the table its rows are written to
     label: str = ""
     permission: str = ""  # what the importer needs, besides being logged in
     # False for records that follow another record's owner (a contact follows its customer): the mapping page

@@ -40,6 +40,7 @@ from .models import (
     OwnerMode,
     RowAction,
 )
+from .sql import MATCHED, reserve_ids
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +359,9 @@ def _validate(job: ImportJob) -> None:
     with connection.cursor() as cursor:
         # Fresh statistics, or the planner takes 100,000 new rows for a handful and matches them by nested
         # loops (20 s instead of 0.8 s at 100,000 rows).
-        cursor.execute("ANALYZE imports_importrow")
+        # Only the columns the matching reads: the JSON columns would double the time of it.
+        cursor.execute("ANALYZE imports_importrow (job_id, action, row_number, key_mobile, key_email, key_name, "
+                       "object_id)")
 
     with transaction.atomic(), connection.cursor() as cursor:
         _classify(cursor, job, resource)
@@ -384,9 +387,10 @@ def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, sup
     sealed = {col for col, f in columns if f.sensitive}
     processed = 0
     copy_sql = ("COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, "
-                "key_name) FROM STDIN")
+                "key_name, object_id, reserved_id) FROM STDIN")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM imports_importrow WHERE job_id = %s", [job.pk])
+        reserved = iter(reserve_ids(cursor, resource.table, job.total_rows))
         with connection.execute_wrapper(_no_query_during_copy), cursor.copy(copy_sql) as copy:
             for row_number, cells in rows:
                 if row_number <= job.header_row:
@@ -399,7 +403,9 @@ def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, sup
                 raw = [_kept_cell(c, i in sealed) for i, c in enumerate(cells)] if errors else []
                 mobile, email, name = resource.keys(data) if not errors else ("", "", "")
                 action = RowAction.INVALID if errors else RowAction.CREATE
-                copy.write(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420]))
+                record_id = "\\N" if errors else next(reserved, "\\N")
+                copy.write(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420],
+                                      record_id))
                 processed += 1
                 if processed % PROGRESS_EVERY == 0:
                     _set_progress(job.pk, processed)
@@ -416,10 +422,10 @@ def _unsort_rows(job: ImportJob) -> int:
     """Undo an earlier sorting of the checked rows into duplicates, skips and updates; returns their count."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """UPDATE imports_importrow
+            f"""UPDATE imports_importrow
                SET action = CASE WHEN errors = '[]'::jsonb THEN 'create' ELSE 'invalid' END,
-                   duplicate_of_row = NULL, object_id = NULL
-               WHERE job_id = %s AND (action NOT IN ('create', 'invalid') OR object_id IS NOT NULL)""",
+                   duplicate_of_row = NULL, object_id = reserved_id
+               WHERE job_id = %s AND (action NOT IN ('create', 'invalid') OR {MATCHED})""",
             [job.pk],
         )
     return ImportRow.objects.filter(job=job).count()
@@ -443,13 +449,15 @@ def _json(value) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, name) -> str:
+def _copy_line(job_id, row_number, action, data, raw, errors, mobile, email, name, record_id) -> str:
     """One line of COPY's text format; written by hand, it costs a third of psycopg's write_row per row.
 
     Only backslashes need escaping: JSON writes tabs and line breaks as \\t and \\n, and cleaned cells (the
-    keys) have none (crm.imports.cells.text turns them into spaces)."""
+    keys) have none (crm.imports.cells.text turns them into spaces). ``record_id`` (an id, or \\N for none)
+    goes in as both object_id and reserved_id."""
     fields = [_json(data), _json(raw) if raw else "[]", _json(errors) if errors else "[]", mobile, email, name]
-    return f"{job_id}\t{row_number}\t{action}\t" + "\t".join(f.replace("\\", "\\\\") for f in fields) + "\n"
+    return (f"{job_id}\t{row_number}\t{action}\t" + "\t".join(f.replace("\\", "\\\\") for f in fields)
+            + f"\t{record_id}\t{record_id}\n")
 
 
 def _classify(cursor, job: ImportJob, resource) -> None:
@@ -469,11 +477,11 @@ def _classify(cursor, job: ImportJob, resource) -> None:
         [job.pk],
     )
     resource.match_existing(cursor, job)
-    matched = "job_id = %s AND action = 'create' AND object_id IS NOT NULL"
+    matched = f"job_id = %s AND action = 'create' AND {MATCHED}"
     if job.duplicate_mode == DuplicateMode.SKIP:
         cursor.execute(f"UPDATE imports_importrow SET action = 'skip' WHERE {matched}", [job.pk])
     elif job.duplicate_mode == DuplicateMode.CREATE:
-        cursor.execute(f"UPDATE imports_importrow SET object_id = NULL WHERE {matched}", [job.pk])
+        cursor.execute(f"UPDATE imports_importrow SET object_id = reserved_id WHERE {matched}", [job.pk])
     else:
         cursor.execute(f"UPDATE imports_importrow SET action = 'update' WHERE {matched}", [job.pk])
         # Records the importer may not change are left alone.
@@ -532,10 +540,7 @@ def import_job_commit(job_id: int) -> None:
         with translation.override(job.language), _failing_on_surprise(job):
             _set_phase(job.pk, _("Writing %(count)s records") % {"count": job.counts.get("create", 0)
                                                                   + job.counts.get("update", 0)})
-            with transaction.atomic(), connection.cursor() as cursor:
-                # Memory for the search indexes' (GIN) bulk work: with the default 4 MB, PostgreSQL merges
-                # the new index entries in many small rounds.
-                cursor.execute("SET LOCAL work_mem = '256MB'")
+            with _bulk_write(resource) as cursor:
                 with pghistory.context(user=job.created_by_id, reason="import", file=job.file_name,
                                        import_job=job.pk):
                     resource.commit(cursor, job)
@@ -544,6 +549,25 @@ def import_job_commit(job_id: int) -> None:
                 job.sample = []  # the file's first rows as typed were for the mapping page only
                 job.save(update_fields=["status", "committed_at", "sample", "updated_at"])
             _set_phase(job.pk, "")
+
+
+@contextlib.contextmanager
+def _bulk_write(resource):
+    """A transaction for a job's bulk writes (commit, undo), yielding its cursor.
+
+    The search indexes (GIN: the customer table has seven) take each written row's entries into their pending
+    list instead of merging them row by row; right after the commit the worker merges them in bulk
+    (crm_merge_pending_search_entries, imports migration 0006). The records are committed sooner, and searches
+    find them meanwhile: PostgreSQL reads the pending list too. If the worker dies in between, PostgreSQL
+    merges them itself (autovacuum, or the next insert over the usual limit)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Memory for the indexes' bulk work: with the default 4 MB, PostgreSQL sorts the new entries in many
+        # small rounds.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL gin_pending_list_limit = '1GB'")
+        yield cursor
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_merge_pending_search_entries(%s::regclass)", [resource.table])
 
 
 # ------------------------------------------------------------------------------------------------ undo
@@ -570,7 +594,7 @@ def import_job_undo(job_id: int) -> None:
             return
         resource = resources.get(job.resource)
         actor = job.undone_by or job.created_by
-        with transaction.atomic(), connection.cursor() as cursor:
+        with _bulk_write(resource) as cursor:
             with pghistory.context(user=actor.pk, reason="import_undo", file=job.file_name, import_job=job.pk):
                 outcome = resource.undo(cursor, job, actor)
             job.status = ImportStatus.UNDONE

@@ -2,6 +2,11 @@
 and the resource's table (alias c), so that 100,000 rows are matched, written or restored in a few
 statements, never one query per row."""
 
+# A new row matched an existing record: its object_id is no longer the id reserved for it (ImportRow.reserved_id).
+MATCHED = "object_id IS DISTINCT FROM reserved_id"
+UNMATCHED = "object_id IS NOT DISTINCT FROM reserved_id"
+
+
 def match_rows(cursor, job, table: str, conditions: list[tuple[str, str]]) -> None:
     """Point each new row at the record its keys find: ``conditions`` are (row key column, condition joining
     the record ``c`` to the key ``k.key``), tried in order; a key that finds several records takes the first."""
@@ -12,22 +17,30 @@ def match_rows(cursor, job, table: str, conditions: list[tuple[str, str]]) -> No
             FROM (
                 SELECT DISTINCT ON (k.key) k.key, c.id
                 FROM (SELECT DISTINCT {row_key} AS key FROM imports_importrow
-                      WHERE job_id = %s AND action = 'create' AND {row_key} <> '' AND object_id IS NULL) k
+                      WHERE job_id = %s AND action = 'create' AND {row_key} <> '' AND {UNMATCHED}) k
                 JOIN {table} c ON {condition}
                 ORDER BY k.key, c.id
             ) m
-            WHERE r.job_id = %s AND r.action = 'create' AND r.object_id IS NULL AND r.{row_key} = m.key
+            WHERE r.job_id = %s AND r.action = 'create' AND r.{UNMATCHED} AND r.{row_key} = m.key
             """,
             [job.pk, job.pk],
         )
 
 
+def reserve_ids(cursor, table: str, count: int) -> list[int]:
+    """``count`` ids drawn from the table's sequence, for the records the rows being checked may create."""
+    cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+                   [max(count, 0)])
+    return [i for (i,) in cursor.fetchall()]
+
+
 def allocate_ids(cursor, job, table: str) -> None:
-    """The ids of the records the new rows create, taken from the table's sequence before the insert (so
-    that later statements, and undo, know them)."""
+    """Ids for the new rows that have none before the insert (so that later statements, and undo, know them).
+    Usually none: the ids were reserved when the rows were checked; only rows beyond the sheet's announced size
+    go without."""
     cursor.execute(
         f"""UPDATE imports_importrow SET object_id = nextval(pg_get_serial_sequence('{table}', 'id'))
-            WHERE job_id = %s AND action = 'create'""",
+            WHERE job_id = %s AND action = 'create' AND object_id IS NULL""",
         [job.pk],
     )
 
