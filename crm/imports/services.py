@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from crm import fieldcrypto
 from crm.accounts.selectors import assignable_users
 
-from . import files, resources, two_cores
+from . import files, resources
 from .cells import text as cell_text
 from .models import (
     RUNNING_STATES,
@@ -377,10 +377,9 @@ def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, sup
     """Clean every data row of ``rows`` into ImportRow, replacing the job's earlier rows; returns how many
     rows were checked. ``superseded()``, asked now and then, tells that the rows will not be used.
 
-    One COPY for the whole file, fed as the rows are cleaned: PostgreSQL stores them while the next ones are
-    cleaned (batches of COPY made the two wait for each other), a workbook's by two processes (see two_cores).
-    One transaction too: a worker killed on the way leaves no row behind, and the next attempt starts from the
-    file again."""
+    One COPY for the whole file, fed row by row: PostgreSQL stores the rows on the other core while this
+    process cleans the next ones (batches of COPY made the two wait for each other). One transaction too: a
+    worker killed on the way leaves no row behind, and the next attempt starts from the file again."""
     fields = {f.name: f for f in resource.fields()}
     columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
     header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
@@ -389,39 +388,29 @@ def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, sup
     processed = 0
     copy_sql = ("COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, "
                 "key_name, object_id, reserved_id) FROM STDIN")
-
-    def line_for(row_number, cells, ids) -> str | None:
-        if row_number <= job.header_row:
-            return None
-        values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
-        if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _c in values.values()):
-            return None  # a blank row (spaces count as blank: Excel keeps them)
-        data, problems = resource.clean_row(values, job, context)
-        errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
-        raw = [_kept_cell(c, i in sealed) for i, c in enumerate(cells)] if errors else []
-        mobile, email, name = resource.keys(data) if not errors else ("", "", "")
-        action = RowAction.INVALID if errors else RowAction.CREATE
-        record_id = "\\N" if errors else next(ids, "\\N")
-        return _copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420], record_id)
-
-    lines = two_cores.lines_one_core if job.file_type == files.CSV else two_cores.lines_two_cores
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM imports_importrow WHERE job_id = %s", [job.pk])
-        reserved = reserve_ids(cursor, resource.table, job.total_rows)
-        next_progress = PROGRESS_EVERY
+        reserved = iter(reserve_ids(cursor, resource.table, job.total_rows))
         with connection.execute_wrapper(_no_query_during_copy), cursor.copy(copy_sql) as copy:
-            checked = lines(rows, line_for, reserved)
-            try:
-                for data, count in checked:
-                    copy.write(data)
-                    processed += count
-                    if processed >= next_progress:
-                        next_progress += PROGRESS_EVERY
-                        _set_progress(job.pk, processed)
-                        if superseded and superseded():
-                            raise _Superseded
-            finally:
-                checked.close()  # stops the second process if the rows are not wanted
+            for row_number, cells in rows:
+                if row_number <= job.header_row:
+                    continue
+                values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
+                if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _c in values.values()):
+                    continue  # a blank row (spaces count as blank: Excel keeps them)
+                data, problems = resource.clean_row(values, job, context)
+                errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
+                raw = [_kept_cell(c, i in sealed) for i, c in enumerate(cells)] if errors else []
+                mobile, email, name = resource.keys(data) if not errors else ("", "", "")
+                action = RowAction.INVALID if errors else RowAction.CREATE
+                record_id = "\\N" if errors else next(reserved, "\\N")
+                copy.write(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420],
+                                      record_id))
+                processed += 1
+                if processed % PROGRESS_EVERY == 0:
+                    _set_progress(job.pk, processed)
+                    if superseded and superseded():
+                        raise _Superseded
         status = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
         if status not in (ImportStatus.PARSED, ImportStatus.VALIDATING):
             raise _Superseded  # cancelled, or sent back to reading the file, while the rows were checked
