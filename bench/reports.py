@@ -18,7 +18,8 @@ What it does:
    close ±12 months around today for open deals, near the close for closed ones; each with its stage-history path
    (one row per stage it went through, left_at set). Then ``--orders`` orders (on won deals), ``--leads`` leads
    (every status, 20 % converted) and ``--interactions`` interactions plus ``--followups`` follow-ups (half done),
-   all over two years. A sales manager ``bench_mgr_sh`` of 上海组 (a third of the reps) is added. VACUUM ANALYZE.
+   all over two years; 53 campaigns (one a fortnight, most with a cost) given a third of the leads of their
+   fortnight. A sales manager ``bench_mgr_sh`` of 上海组 (a third of the reps) is added. VACUUM ANALYZE.
 3. Logs in as ``admin``, ``bench_mgr_sh`` and ``rep`` (上海组) through django.test.Client and GETs every report of
    reports.registry.all_reports() the user may open and the home dashboard ``/``, with the default filters and with
    ``period=last_12_months``: ``--warmup`` untimed requests, then ``--requests`` timed rounds (round-robin over the
@@ -261,6 +262,28 @@ def fill_extras(args, timings) -> None:
                 JOIN customers_customer c ON c.id = s.cid LEFT JOIN accounts_user u ON u.id = c.owner_id""",
                  [args.leads])
         timings["leads_s"] = time.monotonic() - started
+    if count("marketing_campaign") == 0 and count("sales_lead"):
+        # Campaigns for the acquisition cost report: one a fortnight over the two years, each given the leads
+        # created in its fortnight by one in three (the report reads campaigns started in the period).
+        started = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            demo._skip_audit_triggers(cursor)
+            cursor.execute("SELECT min(id) FROM accounts_user WHERE is_superuser")
+            owner = cursor.fetchone()[0]
+            _sql(cursor, "campaigns", """
+                INSERT INTO marketing_campaign (name, code, channel, status, start_date, end_date, budget, actual_cost,
+                                                owner_id, notes, created_at, updated_at)
+                SELECT '活动' || g, 'bench-' || g,
+                       (ARRAY['exhibition','event','webinar','search_ads','social','email'])[1 + g %% 6], 'completed',
+                       (now() - (g * 14) * interval '1 day')::date, (now() - (g * 14 - 13) * interval '1 day')::date,
+                       20000 + g * 100, CASE WHEN g %% 10 = 0 THEN NULL ELSE 10000 + (g * 137) %% 50000 END,
+                       %s, '', now(), now()
+                FROM generate_series(1, 53) g""", [owner])
+            _sql(cursor, "campaign leads", """
+                UPDATE sales_lead l SET marketing_campaign_id = c.id
+                FROM marketing_campaign c
+                WHERE l.id %% 3 = 0 AND l.created_at::date BETWEEN c.start_date AND c.end_date""", [])
+        timings["campaigns_s"] = time.monotonic() - started
     if args.interactions and count("interactions_interaction") == 0:
         started = time.monotonic()
         with transaction.atomic(), connection.cursor() as cursor:

@@ -15,3 +15,14 @@ def _install_database_schedules(sender=None, **kwargs):
     from crm.backups.schedule import ensure_backup_schedule
 
     ensure_backup_schedule()
+
+
+@signals.task_failure.connect
+def _record_failed_task(sender=None, task_id=None, exception=None, **kwargs):
+    # Every failed run, also one that used up its retries (Celery re-raises the last error then), for the
+    # administrator's health panel. Imported here, not at the top: the app is loaded before Django's apps are.
+    from reports.failed_tasks import failure_record
+
+    request = getattr(sender, "request", None)
+    failure_record(task_name=getattr(sender, "name", str(sender)), task_id=task_id, exception=exception,
+                   retries=getattr(request, "retries", 0) or 0)

@@ -43,6 +43,7 @@ urlpatterns = [
     path("exports/", include("crm.exports.urls")),
     path("interactions/", include("interactions.urls")),
     path("sales/", include("sales.urls")),
+    path("marketing/", include("marketing.urls")),
     path("notifications/", include("crm.notifications.urls")),
     path("backups/", include("crm.backups.urls")),
     path("reports/", include("reports.urls")),

@@ -10,5 +10,6 @@ class ReportsConfig(AppConfig):
         # Each report module registers its reports (reports.registry); the list below grows with them.
         from importlib import import_module
 
-        for name in ("activity_reports", "performance_reports", "sales_reports", "customer_reports"):
+        for name in ("activity_reports", "performance_reports", "sales_reports", "customer_reports",
+                     "acquisition_cost"):
             import_module(f"reports.{name}")

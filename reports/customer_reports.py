@@ -5,22 +5,22 @@ Every figure is an SQL aggregate over the records the viewer may see (customers.
 sales.permissions.leads_for / orders_for), narrowed to the filters' people: a rep's reports cover his own records, a
 manager's his teams' subtree. Where a page shows the same records grouped several ways, one query groups them with
 GROUPING SETS (``sum_by_sets``): the records are read once and grouped by every key together, and those few groups
-are summed again per table. Every row opens the list behind it (customers:list, sales:lead_list) on
-exactly the records it counts.
+are summed again per table. New customers and the customer base add up whole past months from the customer
+summaries a worker keeps (reports.customer_summaries) and count the rest live; the page says when the months were
+summed. Every row opens the list behind it (customers:list, sales:lead_list) on exactly the records it counts.
 """
 
+from collections import Counter
 from datetime import timedelta
 
-from django.db import connections
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncMonth
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.accounts.models import Team
-from customers import permissions as customer_policy
 from customers.choices import Industry, Level, Source, Status
 from customers.filters import NOT_SET
 from customers.models import Customer
@@ -28,9 +28,11 @@ from sales import permissions as sales_policy
 from sales.models import LeadStatus
 from sales.models.leads import OPEN_LEAD
 
+from .customer_summaries import new_customer_counts, standing_counts, sum_by_sets
 from .filters import LAST_12_MONTHS, THIS_QUARTER, add_months, month_start
 from .registry import Report, register
 from .rfm import build_rfm
+from .summaries import SUMMARY_MINUTES
 from .tables import Chart, Column, Table
 
 SECTION = gettext_lazy("Customers")
@@ -38,30 +40,6 @@ TEMPLATE = "reports/customer_report.html"
 
 
 # ------------------------------------------------------------------------------------------------ shared helpers
-
-
-def sum_by_sets(inner, *, keys: tuple[str, ...], sets: list[tuple[str, ...]], sums: tuple[str, ...]) -> dict:
-    """{grouping set: [row dict, …]}: ``inner`` (a ``values(*keys).annotate(…)`` queryset, grouped by every key)
-    summed again per grouping set, in one query. The empty set () gives the grand total (one row)."""
-    sql, params = inner.order_by().query.sql_with_params()
-    connection = connections[inner.db]
-    quote = connection.ops.quote_name
-    key_list = ", ".join(quote(key) for key in keys)
-    grouping = ", ".join("(" + ", ".join(quote(key) for key in chosen) + ")" for chosen in sets)
-    totals = ", ".join(f"SUM({quote(name)})" for name in sums)
-    # Only quoted column names are written into the SQL; values stay parameters.
-    query = (f"SELECT GROUPING({key_list}), {key_list}, {totals} FROM ({sql}) AS grouped "
-             f"GROUP BY GROUPING SETS ({grouping})")
-    # GROUPING() has one bit per key, the first key the highest, set where the key is not grouped on.
-    by_mask = {sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in chosen): chosen
-               for chosen in sets}
-    result = {chosen: [] for chosen in sets}
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        for mask, *values in cursor.fetchall():
-            row = dict(zip(keys + sums, values, strict=True))
-            result[by_mask[mask]].append(row)
-    return result
 
 
 def people_query(filters) -> dict:
@@ -106,19 +84,13 @@ def _field_label(name: str) -> str:
 
 
 def build_new_customers(request, filters) -> dict:
-    created = customer_policy.customers_for(request.user).filter(
-        created_at__gte=filters.start_at, created_at__lt=filters.end_at, **filters.people_filter())
-    inner = (created.annotate(month=TruncMonth("created_at")).values("month", "source", "province", "industry")
-             .annotate(n=Count("pk")))
-    groups = sum_by_sets(inner, keys=("month", "source", "province", "industry"),
-                         sets=[("month",), ("source",), ("province",), ("industry",), ()], sums=("n",))
-    total = _count(groups[()][0]["n"]) if groups[()] else 0
+    counts, summed_at = new_customer_counts(request.user, filters)
+    total = sum(counts["month"].values())
     base = {"created_after": filters.start.isoformat(), "created_before": filters.end.isoformat(),
             **people_query(filters)}
     counted = [Column(_("new customers"), numeric=True), Column(_("share"), percent=True)]
 
-    by_month = {(row["month"].date() if hasattr(row["month"], "date") else row["month"]): _count(row["n"])
-                for row in groups[("month",)]}
+    by_month = counts["month"]
     months = Table(key="months", title=_("New customers per month"), columns=[Column(_("month")), *counted],
                    empty=_("No customer was created in this period."))
     chart_links, labels, values = {}, [], []
@@ -144,10 +116,10 @@ def build_new_customers(request, filters) -> dict:
             ("industries", _("By industry"), Industry.choices, "industry")):
         table = Table(key=key, title=title, columns=[Column(_field_label(field)), *counted],
                       empty=_("No customer was created in this period."))
-        for row in sorted(groups[(field,)], key=lambda r, f=field: (-_count(r["n"]), not r[f], r[f])):
-            value = row[field]
-            label = _label(choices or [], value)
-            table.add([label, _count(row["n"]), share(_count(row["n"]), total)],
+        for value, n in sorted(counts[field].items(), key=lambda item: (-item[1], not item[0], item[0])):
+            if not n:
+                continue
+            table.add([_label(choices or [], value), n, share(n, total)],
                       list_url("customers:list", **base, **{field: value or NOT_SET}))
         if total:
             table.totals = [_("Total"), total, 1]
@@ -161,22 +133,28 @@ def build_new_customers(request, filters) -> dict:
             "yAxis": {"type": "value", "minInterval": 1},
             "series": [{"type": "bar", "name": _("new customers"), "data": values}],
         }))
-    return {"tables": tables, "charts": charts}
+    return {"tables": tables, "charts": charts, "notes": summed_notes(summed_at)}
 
 
+def summed_notes(summed_at) -> list[str]:
+    """What the page says when whole months came from the customer summary (reports.customer_summaries)."""
+    if summed_at is None:
+        return []
+    return [_("Customers created before this month are counted as they were at %(time)s (summed every %(minutes)d "
+              "minutes); customers created since are counted as you look.") % {
+        "time": timezone.localtime(summed_at).strftime("%Y-%m-%d %H:%M"), "minutes": SUMMARY_MINUTES}]
 
 
 # ------------------------------------------------------------------------------------------------ customer base
 
 
 def build_customer_base(request, filters) -> dict:
-    customers = customer_policy.customers_for(request.user).filter(**filters.people_filter())
-    groups = sum_by_sets(customers.values("level", "status").annotate(n=Count("pk")), keys=("level", "status"),
-                         sets=[("level", "status"), ("level",), ("status",), ()], sums=("n",))
-    total = _count(groups[()][0]["n"]) if groups[()] else 0
-    by_level = {row["level"]: _count(row["n"]) for row in groups[("level",)]}
-    by_status = {row["status"]: _count(row["n"]) for row in groups[("status",)]}
-    cells = {(row["level"], row["status"]): _count(row["n"]) for row in groups[("level", "status")]}
+    cells, summed_at = standing_counts(request.user, filters)
+    total = sum(cells.values())
+    by_level, by_status = Counter(), Counter()
+    for (level, status), n in cells.items():
+        by_level[level] += n
+        by_status[status] += n
     base = people_query(filters)
     empty = _("No customer for these filters.")
     counted = [Column(_("customers"), numeric=True), Column(_("share"), percent=True)]
@@ -222,7 +200,7 @@ def build_customer_base(request, filters) -> dict:
                         "data": [by_level.get(value, 0) for value, _label in Level.choices]}],
         }))
     notes = [_("These are today's customers, whatever the period: the figures count every customer the filters "
-               "cover, as they are now.")]
+               "cover, as they are now."), *summed_notes(summed_at)]
     return {"tables": [statuses, levels, crossed], "charts": charts, "notes": notes, "timeless": True}
 
 
@@ -275,9 +253,10 @@ def build_lead_conversion(request, filters) -> dict:
             "series": [{"type": "bar", "name": _("leads created"), "data": created},
                        {"type": "bar", "name": _("converted to customers"), "data": won}],
         }))
-    # No acquisition cost is shown until the marketing module records campaigns with their costs: none is made up.
-    notes = [_("Customer acquisition cost per source will appear here once campaigns with their costs are recorded "
-               "(marketing module). No campaign costs are recorded yet, so no cost is shown.")]
+    # Costs belong to campaigns, not to these sources (a campaign's leads may come by any source): they are counted
+    # in reports/acquisition_cost.py, per campaign and channel.
+    notes = [_("What campaigns cost per lead and per converted customer is in the report “Customer acquisition "
+               "cost”, per campaign and per channel.")]
     return {"tables": [table], "charts": charts, "notes": notes}
 
 

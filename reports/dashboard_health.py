@@ -1,5 +1,6 @@
 """The system's health, on an administrator's dashboard: the last backup, the Celery queue's length, the background
-jobs that failed in the last day, and the notifications that should have been mailed and were not."""
+jobs that failed in the last day (imports and exports from their rows, any task run that raised from
+reports.failed_tasks), and the notifications that should have been mailed and were not."""
 
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from crm.exports.models import ExportJob, ExportStatus
 from crm.imports.models import ImportJob, ImportStatus
 from crm.notifications.models import Notification
 from crm.notifications.services import MAX_EMAIL_ATTEMPTS
+
+from .failed_tasks import FailedTasks, failed_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +125,9 @@ class Health:
     queue_name: str
     failed: FailedJobs
     unmailed: Unmailed
+    tasks: FailedTasks | None = None  # None: Redis did not answer
 
 
 def system_health(*, now: datetime | None = None) -> Health:
     return Health(backup=last_backup(), queue=queue_length(), queue_name=default_queue(),
-                  failed=failed_jobs(now=now), unmailed=unmailed_notifications(now=now))
+                  failed=failed_jobs(now=now), unmailed=unmailed_notifications(now=now), tasks=failed_tasks(now=now))

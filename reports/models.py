@@ -118,3 +118,44 @@ class SummaryState(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.first_month:%Y-%m}..{self.last_month:%Y-%m} at {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class CustomerMonth(models.Model):
+    """The customers created in one month (in TIME_ZONE) by one owner in one team, counted per value of one attribute
+    (source, province or industry; "" is not set): what the new customers report reads for whole months instead of
+    grouping up to a year of the customer table on every view (bench/RESULTS.md, reports). Derived data, rewritten
+    by reports.customer_summaries; never edited. Pool customers have no owner."""
+
+    month = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("accounts.Team", null=True, on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=20)
+    value = models.CharField(max_length=50)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "team"], name="customer_month_team"),
+                   models.Index(fields=["owner", "month"], name="customer_month_owner")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.owner_id} {self.field}={self.value}: {self.count}"
+
+
+class CustomerStanding(models.Model):
+    """The customers created in one month (in TIME_ZONE) by one owner in one team, counted per level and lifecycle
+    status as they were when summed: the customer base report adds these up instead of grouping the whole customer
+    table, and the new customers report takes its month totals from them. Derived data (reports.customer_summaries)."""
+
+    month = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("accounts.Team", null=True, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=2)
+    status = models.CharField(max_length=20)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "team"], name="customer_standing_team"),
+                   models.Index(fields=["owner", "month"], name="customer_standing_owner")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.owner_id} {self.level}/{self.status}: {self.count}"

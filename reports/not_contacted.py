@@ -14,7 +14,7 @@ from math import ceil
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -94,7 +94,7 @@ def build_not_contacted(request, filters) -> dict:
     page = min(page, pages)
     limit, offset = (EXPORT_LIMIT, 0) if exporting else (PAGE_SIZE, (page - 1) * PAGE_SIZE)
     listed = _customers_table(customers, today=today, limit=limit, offset=offset,
-                              cut=exporting and total > EXPORT_LIMIT)
+                              never=sum(row["never"] for row in per_owner), cut=exporting and total > EXPORT_LIMIT)
     pager = None
     if pages > 1 and not exporting:
         pager = {"page": page, "pages": pages,
@@ -110,17 +110,34 @@ def build_not_contacted(request, filters) -> dict:
             "extra_filter_fields": [form["days"]]}
 
 
-def _customers_table(customers, *, today: date, limit: int, offset: int, cut: bool) -> Table:
+def listed_customers(customers, *, never: int, limit: int, offset: int) -> list[Customer]:
+    """``customers[offset:offset + limit]`` in the list's order: never contacted first (by id), then oldest contact
+    first (by last contact, id). ``never`` is how many of them were never contacted (known from the per-owner
+    counts).
+
+    Two queries rather than one ORDER BY last_contacted_at NULLS FIRST: no index has that order, so PostgreSQL sorted
+    every listed customer (800,000 for an admin at 1,000,000, ~0.4 s) for each page of 50; in these two orders the
+    primary key and the index on last_contacted_at hand over the page's rows as they are read."""
+    rows = []
+    fields = ("name", "level", "last_contacted_at", "owner__username", "owner__first_name", "owner__last_name")
+    chosen = customers.select_related("owner").only(*fields)
+    if offset < never:
+        rows += list(chosen.filter(last_contacted_at__isnull=True).order_by("pk")[offset:min(offset + limit, never)])
+    if offset + limit > never:
+        since = max(0, offset - never)
+        rows += list(chosen.filter(last_contacted_at__isnull=False).order_by("last_contacted_at", "pk")
+                     [since:since + limit - len(rows)])
+    return rows
+
+
+def _customers_table(customers, *, today: date, limit: int, offset: int, never: int, cut: bool) -> Table:
     title = _("Customers not contacted, oldest contact first")
     if cut:
         title += " " + _("(the first %(count)d)") % {"count": EXPORT_LIMIT}
     table = Table(key="customers", title=title, empty=_("No customer to show."), columns=[
         Column(_("customer")), Column(_("owner")), Column(_("level")), Column(_("last contacted")),
         Column(_("days since"), numeric=True)])
-    rows = (customers.select_related("owner")
-            .only("name", "level", "last_contacted_at", "owner__username", "owner__first_name", "owner__last_name")
-            .order_by(F("last_contacted_at").asc(nulls_first=True), "pk")[offset:offset + limit])
-    for customer in rows:
+    for customer in listed_customers(customers, never=never, limit=limit, offset=offset):
         contacted = timezone.localtime(customer.last_contacted_at).date() if customer.last_contacted_at else None
         table.add([customer.name, str(customer.owner), customer.get_level_display(),
                    contacted or _("never"), (today - contacted).days if contacted else None],

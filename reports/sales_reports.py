@@ -26,6 +26,7 @@ from crm.accounts.models import Team
 from sales import permissions as sales_policy
 from sales.commerce_totals import money
 from sales.models import Pipeline, StageKind
+from sales.models.pipeline import OPEN_OPPORTUNITY
 from sales.pipeline_filters import REACHING_KINDS
 
 from .filters import THIS_QUARTER, add_months, month_start
@@ -194,7 +195,9 @@ def forecast_figures(queryset, *, today, months: int) -> tuple[list, dict, dict]
     from today to the end of the last month, and the CNY amount won in each of those months."""
     first_month = month_start(today)
     end = add_months(first_month, months) - timedelta(days=1)
-    opened = queryset.filter(stage__kind=StageKind.OPEN).order_by()
+    # "Not closed" says the same as the open stage (reports.dashboards.OPEN_DEALS) and lets PostgreSQL read the
+    # partial index of the open deals, index-only, instead of the table.
+    opened = queryset.filter(stage__kind=StageKind.OPEN).filter(OPEN_OPPORTUNITY).order_by()
     by_month = {row["month"]: row for row in (
         opened.filter(expected_close__gte=today, expected_close__lte=end)
         .annotate(month=TruncMonth("expected_close")).values("month").annotate(**_measures()))}

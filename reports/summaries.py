@@ -70,10 +70,10 @@ def sales_months_refresh(*, everything: bool = False, today: date | None = None)
     return state
 
 
-def summed_months(start: date, end: date) -> tuple[date, date, datetime] | None:
-    """The whole months between two days (inclusive) that SalesMonth holds: (first month, last month, when they were
-    summed), or None if there are none."""
-    state = SummaryState.objects.filter(key=SALES_MONTHS).first()
+def summed_months(start: date, end: date, *, key: str = SALES_MONTHS) -> tuple[date, date, datetime] | None:
+    """The whole months between two days (inclusive) that the summary ``key`` (SalesMonth by default) holds: (first
+    month, last month, when they were summed), or None if there are none."""
+    state = SummaryState.objects.filter(key=key).first()
     if state is None:
         return None
     first_whole = start if start.day == 1 else add_months(month_start(start), 1)

@@ -18,3 +18,12 @@ def refresh_sales_months(everything: bool = False) -> int:
 
     state = sales_months_refresh(everything=everything)
     return state.pk if state else 0
+
+
+@shared_task(acks_late=True)
+def refresh_customer_months() -> int:
+    """Every 10 minutes (CELERY_BEAT_SCHEDULE "reports-customer-months"): the customers of every month before this
+    one, summed again for the new customers and customer base reports (reports.customer_summaries). Idempotent."""
+    from .customer_summaries import customer_months_refresh
+
+    return customer_months_refresh().pk

@@ -10,6 +10,7 @@ from crm.accounts.selectors import team_subtree_ids, visible_teams
 from customers.choices import PROVINCES, Source
 from customers.filters import ChoiceOrNotSetFilter
 from customers.search import phone_digits
+from marketing.permissions import campaigns_for
 
 from .lead_selectors import lead_owner_choices
 from .models import Lead, LeadStatus
@@ -58,6 +59,8 @@ class LeadFilter(django_filters.FilterSet):
     subteams = django_filters.BooleanFilter(label=_("with its sub-teams"), method="filter_subteams",
                                             widget=forms.CheckboxInput)
     province = django_filters.ChoiceFilter(label=_("province"), choices=[(p, p) for p in PROVINCES])
+    # Also the acquisition cost report's drill-down (reports/acquisition_cost.py): a campaign's leads.
+    campaign = django_filters.ModelChoiceFilter(label=_("campaign"), field_name="marketing_campaign", queryset=None)
     created = django_filters.DateFromToRangeFilter(
         label=_("created"), field_name="created_at",
         widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
@@ -78,6 +81,7 @@ class LeadFilter(django_filters.FilterSet):
         # Choices are scoped like records: a rep is offered himself, a manager his subtree.
         self.filters["owner"].queryset = lead_owner_choices(user=user)
         self.filters["team"].queryset = visible_teams(user=user)
+        self.filters["campaign"].queryset = campaigns_for(user).order_by("-start_date", "-pk")
         if not user.has_perm("sales.claim_lead") and not user.has_perm("sales.assign_lead"):
             self.filters["view"].extra["choices"] = [(VIEW_MINE, _("My leads"))]
 

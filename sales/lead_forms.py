@@ -12,6 +12,7 @@ from phonenumber_field.formfields import PhoneNumberField
 from crm.accounts.models import Team
 from customers import custom_fields
 from customers.choices import PROVINCES, Industry, Source
+from marketing.selectors import campaign_choices
 
 from .assignment import lead_workers
 from .lead_selectors import lead_owner_choices
@@ -33,7 +34,7 @@ class LeadForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = ["name", "company", "title", "mobile", "phone", "email", "province", "city", "source", "industry",
-                  "campaign", "message"]
+                  "marketing_campaign", "campaign", "message"]
         widgets = {"message": forms.Textarea(attrs={"rows": 3}),
                    "province": forms.TextInput(attrs={"list": "provinces"})}
 
@@ -45,6 +46,13 @@ class LeadForm(forms.ModelForm):
                                       may_view_sensitive=user.has_perm("customers.view_sensitive_customer"))
         for definition in self.definitions:  # the customer's required fields can wait until the lead is one
             self.fields[custom_fields.PREFIX + definition.key].required = False
+        # Campaigns the user may see; a cancelled one only when it is already the lead's. Without the campaign
+        # module the field is left out (and the lead keeps its campaign), rather than offered empty.
+        if user.has_perm("marketing.view_campaign"):
+            self.fields["marketing_campaign"].queryset = campaign_choices(
+                user=user, current=self.instance.marketing_campaign_id)
+        else:
+            del self.fields["marketing_campaign"]
         # The owner is chosen when a lead is entered; later it changes through "assign" (which records it).
         if self.instance.pk is None and user.has_perm("sales.assign_lead"):
             self.fields["owner"].queryset = lead_owner_choices(user=user)
@@ -66,7 +74,7 @@ class LeadForm(forms.ModelForm):
         return cleaned
 
     def service_kwargs(self) -> dict:
-        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.fields}
         data["custom"] = custom_fields.collect(self.cleaned_data, self.definitions, self.instance.custom,
                                                kept=self.kept_custom_keys)
         kwargs = {"data": data}

@@ -24,7 +24,8 @@ def lead_list(*, user, base: QuerySet | None = None) -> QuerySet[Lead]:
 
 def lead_detail(*, user, pk) -> Lead:
     return policy.get_or_404(
-        policy.leads_for(user).select_related("owner", "team", "created_by", "customer", "opportunity"), pk
+        policy.leads_for(user).select_related("owner", "team", "created_by", "customer", "opportunity",
+                                              "marketing_campaign"), pk
     )
 
 

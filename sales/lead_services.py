@@ -24,6 +24,7 @@ from customers.choices import Kind, Source
 from customers.custom_fields import active_definitions
 from customers.models import Contact, Customer
 from customers.search import phone_digits
+from marketing.models import Campaign
 
 from . import permissions as policy
 from . import pipeline_services
@@ -32,7 +33,7 @@ from .models import Lead, LeadAssignment, LeadStatus, Opportunity
 from .models.leads import OPEN_LEAD
 
 LEAD_FIELDS = ["name", "company", "title", "mobile", "phone", "email", "province", "city", "source", "industry",
-               "campaign", "message", "custom"]
+               "campaign", "marketing_campaign", "message", "custom"]
 # What an owner may set by hand; "converted" comes only from lead_convert, "assigned" from an assignment.
 STATUS_CHOICES = [LeadStatus.CONTACTED, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED]
 REOPEN = "reopen"
@@ -105,6 +106,9 @@ def web_lead_create(*, data: dict, campaign: str = "", client_address: str = "")
         # The campaign code comes from the form's address, which the embedding site (or anybody) writes: it is cut
         # to its column and rid of NUL, which PostgreSQL cannot store (a 500 for the visitor otherwise).
         values.update(source=Source.WEBSITE, campaign=(campaign or "").replace("\x00", "")[:100])
+        # A code that names a recorded campaign (marketing.Campaign.code) counts the lead for it.
+        if values["campaign"].strip():
+            values["marketing_campaign"] = Campaign.objects.filter(code=values["campaign"].strip()).first()
         lead = Lead(**values)
         lead.full_clean()
         lead.save()

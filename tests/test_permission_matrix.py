@@ -23,13 +23,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from crm.accounts import roles
 from crm.imports.models import ImportJob
 from crm.notifications.models import Notification
 from customers import services
 from interactions.models import Attachment, FollowUp, Interaction, Mailbox, MailMessage
+from marketing.models import Campaign
 from reports.models import ReportSubscription
 from sales.models import ContractAttachment, Lead, OpportunityLine, Pipeline, Stage, StageKind
-from tests.factories import ContactFactory, CustomerFactory
+from tests.factories import ContactFactory, CustomerFactory, UserFactory
 from tests.factories.exports import ExportJobFactory
 from tests.factories.sales_commerce import (
     PriceListFactory,
@@ -327,6 +329,16 @@ EXPECTATIONS: dict[str, dict[str, dict[str, int]]] = {
                                 "POST": row(302, 302, 404, 403, 403)},
     "sales:payment_delete":    {"GET": row(405, 405, 405, 405, 405),
                                 "POST": row(302, 403, 403, 403, 403)},
+    # ------------------------------------------------------------------------------------ marketing: campaigns
+    # every sales and marketing role reads campaigns (company figures; reps pick them on leads), support has no
+    # module; marketing and admins change them. The campaign in _path is another marketer's (总公司): marketing
+    # (市场部) may not change it (404), the sales roles have no change permission at all (403)
+    "marketing:campaign_list":   {"GET": row(200, 200, 200, 200, 403)},
+    "marketing:campaign_create": {"GET": row(200, 403, 403, 200, 403)},
+    "marketing:campaign_detail": {"GET": row(200, 200, 200, 200, 403)},
+    "marketing:campaign_update": {"GET": row(200, 403, 403, 404, 403)},
+    "marketing:campaign_delete": {"GET": row(200, 403, 403, 404, 403),
+                                  "POST": row(302, 403, 403, 404, 403)},
 }
 
 
@@ -413,7 +425,16 @@ def world_fixture(other_rep, sales_rep):
             committed_at=timezone.now(),
         ),
         **_sales_world(customer, other_rep),
+        campaign=_campaign(other_rep),
     )
+
+
+def _campaign(other_rep):
+    """A campaign of another marketer, in 总公司 (not 市场部, marketing_user's team)."""
+    marketer = UserFactory(username="marketing_hq", role=roles.MARKETING, team=other_rep.team.parent.parent)
+    return Campaign.objects.create(name="矩阵展会", channel="exhibition", start_date=timezone.localdate(),
+                                   actual_cost=Decimal("1000.00"), owner=marketer, team=marketer.team,
+                                   created_by=marketer)
 
 
 def _sales_world(customer, other_rep) -> dict:
@@ -473,6 +494,8 @@ def _path(name, world) -> str:
         values["pk"] = world.subscription.pk
     if name.startswith("sales:"):
         values.update(_sales_path_values(name, world))
+    if name.startswith("marketing:"):
+        values["pk"] = world.campaign.pk
     params = APP_URLS[name].pattern.converters
     unknown = set(params) - set(values)
     assert not unknown, f"give {name} a value for {unknown} in _path()"
@@ -584,6 +607,7 @@ REPORT_STATUSES = {
     "customer_base":   ("statuses",   row(200, 200, 200, 200, 200), row(200, 200, 403, 200, 403)),
     "rfm":             ("customers",  row(200, 200, 200, 403, 200), row(200, 200, 403, 403, 403)),
     "lead_conversion": ("sources",    row(200, 200, 200, 200, 403), row(200, 200, 200, 200, 403)),
+    "acquisition_cost": ("campaigns", row(200, 200, 200, 200, 403), row(200, 200, 200, 200, 403)),
 }
 
 

@@ -293,6 +293,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=40, hour=3),
         "kwargs": {"everything": True},
     },
+    # Every month before this one at once (4-8 s at 1,000,000 customers on the bench machine): an old customer is
+    # edited as often as a new one, so there is no "recent months" shortcut here. Offset from the sales months'.
+    "reports-customer-months": {
+        "task": "reports.tasks.refresh_customer_months",
+        "schedule": crontab(minute="5-59/10"),
+    },
 }
 
 # Backups (crm.backups): pg_dump files and archives of MEDIA_ROOT are written here (keep it off the database's

@@ -41,7 +41,7 @@ def report_rows(table):
     rep and month (bench/RESULTS.md, reports). Every value is escaped."""
     classes = ['<td class="text-end">' if _aligned(column) else '<td class="">' for column in table.columns]
     html = []
-    for row, link in table.rows_with_links():
+    for row, link in table.page_rows_with_links():  # one page of a paged table (reports.tables.Table.paginate)
         cells = []
         for index, (value, column) in enumerate(zip(row, table.columns, strict=False)):
             shown = report_cell(value, column)

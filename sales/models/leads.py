@@ -36,7 +36,13 @@ class Lead(models.Model):
     city = models.CharField(_("city"), max_length=50, blank=True)
     source = models.CharField(pgettext_lazy("lead", "source"), max_length=20, choices=Source.choices, blank=True)
     industry = models.CharField(_("industry"), max_length=20, choices=Industry.choices, blank=True)
-    campaign = models.CharField(_("campaign"), max_length=100, blank=True)
+    # The code as it arrived (web form ?campaign=, import column); free text, matched by the assignment rules.
+    campaign = models.CharField(_("campaign code"), max_length=100, blank=True)
+    # The campaign the lead is counted for in acquisition cost. SET_NULL, not PROTECT: deleting a campaign (a
+    # mistyped one, a cancelled one) must not be blocked by the hundreds of leads it brought, and the leads
+    # themselves stay; they only stop counting for it. The code above keeps where they came from.
+    marketing_campaign = models.ForeignKey("marketing.Campaign", verbose_name=_("campaign"), null=True, blank=True,
+                                           on_delete=models.SET_NULL, related_name="leads", db_index=False)
     message = models.TextField(pgettext_lazy("lead", "message"), blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
@@ -82,6 +88,9 @@ class Lead(models.Model):
             models.Index(fields=["assigned_at"], condition=Q(touched_at__isnull=True, owner__isnull=False),
                          name="lead_untouched"),
             models.Index(fields=["mobile"], name="lead_mobile"),
+            # Acquisition cost counts a campaign's leads by creation date; most leads have no campaign.
+            models.Index(fields=["marketing_campaign", "created_at"], condition=Q(marketing_campaign__isnull=False),
+                         name="lead_campaign"),
         ]
 
     def __str__(self):

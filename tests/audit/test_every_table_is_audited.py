@@ -14,6 +14,8 @@ NOT_TRACKED = {
     "sales.StageHistory": "is itself the history of an opportunity's stages",
     "reports.ReportExport": "is itself the record of report tables exported",
     "reports.SalesMonth": "a summary a worker recomputes from tracked opportunities",
+    "reports.CustomerMonth": "a summary a worker recomputes from tracked customers",
+    "reports.CustomerStanding": "a summary a worker recomputes from tracked customers",
     "reports.SummaryState": "when the summaries were last recomputed",
 }
 

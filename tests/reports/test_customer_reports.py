@@ -288,9 +288,9 @@ def test_lead_conversion_by_source(client_as, admin_user, sales_manager, sales_r
     assert chart.option["series"][0]["data"] == [3, 1, 1] and chart.option["series"][1]["data"] == [1, 1, 0]
 
 
-def test_lead_conversion_shows_no_acquisition_cost_until_campaign_costs_exist(client_as, sales_manager, leads):
+def test_lead_conversion_sends_acquisition_cost_to_its_own_report(client_as, sales_manager, leads):
     response = page(client_as(sales_manager), "lead_conversion", **QUARTER)
-    assert "once campaigns with their costs are recorded" in response.content.decode()
+    assert "is in the report “Customer acquisition cost”" in response.content.decode()
     assert all("cost" not in str(column.label) for column in table(response, "sources").columns)
 
 

@@ -66,8 +66,10 @@ def html_of(message) -> str:
 
 
 def sheet_rows(message) -> list[tuple]:
-    (name, content, kind), = message.attachments
-    assert kind == XLSX and name.startswith("activity-weekly-")
+    """The weekly table's attachment (the activity report also attaches its summary per rep)."""
+    assert sorted(name.split("-")[1] for name, _content, _kind in message.attachments) == ["reps", "weekly"]
+    (name, content, kind), = [a for a in message.attachments if a[0].startswith("activity-weekly-")]
+    assert kind == XLSX
     return list(load_workbook(io.BytesIO(content), read_only=True).active.iter_rows(values_only=True))
 
 
