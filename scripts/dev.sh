@@ -402,6 +402,8 @@ cmd_run() {
     say "Loading demo data"
     python manage.py seed_demo --customers 2000 --print-logins
     python manage.py seed_sales_demo
+    python manage.py seed_marketing_demo
+    python manage.py seed_activity_demo
     say "Granting the application's database role $APP_DB_ROLE (audit rows: read and insert only)"
     use_app_role
     say "The CRM is at http://127.0.0.1:$CRM_WEB_PORT/  (Ctrl-C stops it)"

@@ -198,6 +198,21 @@ def _route_all_tasks(app, routes) -> None:
     app.amqp.__dict__.pop("router", None)  # kombu cached property: rebuilt from the new routes
 
 
+@pytest.fixture(autouse=True, scope="session")
+def tasks_queued_apart():
+    """Tasks a test queues with no worker to take them go to a queue of the test run's own, removed at the end. On
+    the default queue they would wait in Redis for the next development worker, which would run them against its
+    own database: jobs it does not have, shown as failed tasks on the administrator's health panel."""
+    from crm.celery import app
+
+    queue = f"test-unconsumed-{uuid.uuid4().hex}"
+    previous = app.conf.task_routes
+    _route_all_tasks(app, {"*": {"queue": queue}})
+    yield
+    _route_all_tasks(app, previous)
+    _delete_queue(queue)
+
+
 @contextlib.contextmanager
 def _live_worker():
     from celery.contrib.testing.worker import start_worker
