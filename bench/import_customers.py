@@ -17,8 +17,7 @@ What it does:
 3. Ours: starts ``celery -A crm worker --pool solo`` on a queue of its own, then, as the admin would in a
    browser (django.test.Client): uploads the file, takes the proposed mapping with "leave out invalid rows",
    and confirms. Times the upload request, each worker step (from the job's status changes) and the whole,
-   and reads the worker's peak memory (VmHWM) when it is done. The time after "committed" until the worker
-   has merged the search indexes' pending entries is shown apart.
+   and reads the worker's peak memory (VmHWM) when it is done.
 4. django-import-export 4: the same file through a ModelResource with the file's headers, the way its admin
    does it: read the upload, ``import_data(dry_run=True)``, then read it again and ``import_data()`` — in a
    child process, for its own peak memory. Skipped with --no-compare.
@@ -228,7 +227,6 @@ def run_ours(args, env, path: Path) -> dict:
 
     from crm.celery import app
     from crm.imports.models import ImportJob
-    from crm.imports.services import phase
     from customers.models import Customer
     from tests.signin import pass_second_step
 
@@ -267,11 +265,6 @@ def run_ours(args, env, path: Path) -> dict:
         assert client.post(reverse("imports:commit", args=[job.pk])).status_code == 302
         job = wait("committed")
         total = time.monotonic() - started
-        # The worker then merges the search indexes' pending entries (crm.imports.services._bulk_write); the
-        # records are searchable already, the figure says how long the worker stays busy after the commit.
-        while phase(job):
-            time.sleep(0.05)
-        merged_s = time.monotonic() - marks["committed"]
         memory = peak_memory_mb(worker.pid)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -280,7 +273,7 @@ def run_ours(args, env, path: Path) -> dict:
     return {
         "flow": "ours", "rows": job.total_rows, "upload_s": upload_s, "parse_s": marks["parsed"] - started - upload_s,
         "validate_s": marks["validated"] - marks["parsed"], "commit_s": marks["committed"] - marks["validated"],
-        "total_s": total, "merged_s": merged_s, "memory_mb": memory, "created": created, "counts": job.counts,
+        "total_s": total, "memory_mb": memory, "created": created, "counts": job.counts,
         "mapped": len(job.mapping),
     }
 
@@ -378,17 +371,16 @@ def report(args, ours: dict, theirs: dict | None, command: str) -> str:
         f"CRM, {ours['counts'].get('file_duplicate', 0):,} repeated in the file, "
         f"{ours['counts'].get('invalid', 0):,} invalid (each named by row, column and reason).",
         "",
-        "| flow | upload request | read + map | check rows | commit | upload → committed | then search indexes "
-        "merged | peak worker memory |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| flow | upload request | read + map | check rows | commit | upload → committed | peak worker memory |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         f"| ours (Celery worker) | {ours['upload_s'] * 1000:.0f} ms | {ours['parse_s']:.1f} s | "
         f"{ours['validate_s']:.1f} s | {ours['commit_s']:.1f} s | **{ours['total_s']:.1f} s** | "
-        f"+{ours['merged_s']:.1f} s | {ours['memory_mb']:.0f} MB |",
+        f"{ours['memory_mb']:.0f} MB |",
     ]
     if theirs:
         lines.append(
             f"| django-import-export 4 (admin flow: dry run, confirm) | — | — | {theirs['dry_run_s']:.1f} s (dry run) "
-            f"| {theirs['confirm_s']:.1f} s | **{theirs['total_s']:.1f} s** | — | {theirs['memory_mb']:.0f} MB |"
+            f"| {theirs['confirm_s']:.1f} s | **{theirs['total_s']:.1f} s** | {theirs['memory_mb']:.0f} MB |"
         )
         reasons = "; ".join(f"{text} ({count:,} rows)" for text, count in theirs["reasons"])
         lines += ["", f"django-import-export, given the same headers, created {theirs['created']:,} customers and "

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 
 from crm.accounts.roles import is_admin
-from crm.accounts.selectors import assignable_users
+from crm.accounts.selectors import assignable_users, managed_team_ids
 from sales import permissions as sales_policy
 from sales.models import Lead, LeadStatus
 
@@ -35,10 +35,11 @@ def manages_campaigns(user) -> bool:
 def attributed_leads(user) -> QuerySet[Lead]:
     """The leads whose counts the user reads beside campaign costs. Those who run campaigns (marketing, admins) read
     every lead's: they answer for the spend, and a count per campaign names nobody (their lead list, which shows
-    names and phones, stays their own scope). Everyone else counts the leads the lead policy shows him."""
+    names and phones, stays their own scope). Everyone else counts his own work, as the acquisition cost report
+    does: his leads and those of the teams he manages, not the unassigned leads of the pool that he may claim."""
     if manages_campaigns(user):
         return Lead.objects.all()
-    return sales_policy.leads_for(user)
+    return sales_policy.leads_for(user).filter(Q(owner=user) | Q(team_id__in=managed_team_ids(user)))
 
 
 def figures_of(*, user, campaign: Campaign) -> Figures:

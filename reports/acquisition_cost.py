@@ -59,8 +59,8 @@ def _leads(request, filters):
     return filters.records(sales_policy.leads_for(request.user))
 
 
-def _lead_list_url(campaign_id: int, filters) -> str:
-    return list_url("sales:lead_list", campaign=campaign_id, **people_query(filters))
+def _lead_list_url(campaign_id: int, people: dict) -> str:
+    return list_url("sales:lead_list", campaign=campaign_id, **people)
 
 
 def build_acquisition_cost(request, filters) -> dict:
@@ -76,9 +76,10 @@ def build_acquisition_cost(request, filters) -> dict:
     empty = _("No campaign started in this period.")
     by_campaign = Table(key="campaigns", title=_("Acquisition cost per campaign"), empty=empty,
                         columns=[Column(_("campaign")), Column(_("channel")), Column(_("start date")), *_columns()])
+    people = people_query(filters)  # once: for a manager it reads his teams
     for campaign in campaigns:
         link = (reverse("marketing:campaign_detail", args=[campaign.pk]) if company_wide
-                else _lead_list_url(campaign.pk, filters))
+                else _lead_list_url(campaign.pk, people))
         by_campaign.add([campaign.name, campaign.get_channel_display(), campaign.start_date,
                          *_cells(figures[campaign.pk])], link)
 

@@ -58,6 +58,7 @@ TASK_LABELS = {
     "sales.tasks.refresh_furthest_positions": _("Recompute how far deals got"),
     "reports.tasks.send_scheduled_reports": _("Mail scheduled reports"),
     "reports.tasks.refresh_sales_months": _("Sum sales per month"),
+    "reports.tasks.refresh_customer_months": _("Sum new customers per month"),
 }
 
 

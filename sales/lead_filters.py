@@ -10,8 +10,8 @@ from crm.accounts.selectors import team_subtree_ids, visible_teams
 from customers.choices import PROVINCES, Source
 from customers.filters import ChoiceOrNotSetFilter
 from customers.search import phone_digits
-from marketing.permissions import campaigns_for
 
+from . import lead_campaigns
 from .lead_selectors import lead_owner_choices
 from .models import Lead, LeadStatus
 
@@ -81,7 +81,10 @@ class LeadFilter(django_filters.FilterSet):
         # Choices are scoped like records: a rep is offered himself, a manager his subtree.
         self.filters["owner"].queryset = lead_owner_choices(user=user)
         self.filters["team"].queryset = visible_teams(user=user)
-        self.filters["campaign"].queryset = campaigns_for(user).order_by("-start_date", "-pk")
+        campaigns = lead_campaigns.hooks()
+        self.filters["campaign"].queryset = (
+            campaigns.filter_choices(user) if campaigns is not None
+            else Lead._meta.get_field("marketing_campaign").related_model.objects.none())
         if not user.has_perm("sales.claim_lead") and not user.has_perm("sales.assign_lead"):
             self.filters["view"].extra["choices"] = [(VIEW_MINE, _("My leads"))]
 

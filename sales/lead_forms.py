@@ -12,8 +12,8 @@ from phonenumber_field.formfields import PhoneNumberField
 from crm.accounts.models import Team
 from customers import custom_fields
 from customers.choices import PROVINCES, Industry, Source
-from marketing.selectors import campaign_choices
 
+from . import lead_campaigns
 from .assignment import lead_workers
 from .lead_selectors import lead_owner_choices
 from .lead_services import REOPEN, STATUS_CHOICES, assignable_leads
@@ -48,9 +48,9 @@ class LeadForm(forms.ModelForm):
             self.fields[custom_fields.PREFIX + definition.key].required = False
         # Campaigns the user may see; a cancelled one only when it is already the lead's. Without the campaign
         # module the field is left out (and the lead keeps its campaign), rather than offered empty.
-        if user.has_perm("marketing.view_campaign"):
-            self.fields["marketing_campaign"].queryset = campaign_choices(
-                user=user, current=self.instance.marketing_campaign_id)
+        campaigns = lead_campaigns.hooks()
+        if campaigns is not None and user.has_perm("marketing.view_campaign"):
+            self.fields["marketing_campaign"].queryset = campaigns.choices(user, self.instance.marketing_campaign_id)
         else:
             del self.fields["marketing_campaign"]
         # The owner is chosen when a lead is entered; later it changes through "assign" (which records it).

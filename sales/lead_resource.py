@@ -32,6 +32,7 @@ from customers.custom_fields import active_definitions, definitions_signature, o
 from customers.resources import _SPELLINGS, CUSTOM_PREFIX, _choice, _custom_cleaner, _text
 from customers.search import phone_digits
 
+from . import lead_campaigns
 from . import permissions as policy
 from .assignment import IMPORTED, province_name
 from .lead_selectors import lead_owner_choices
@@ -187,6 +188,9 @@ class LeadResource(Resource):
             [job.created_by_id, IMPORTED, job.pk],
         )
         self._tell_owners(cursor, job)
+        campaigns = lead_campaigns.hooks()
+        if campaigns is not None:  # a campaign code in the file counts the lead for that campaign
+            campaigns.link_imported(cursor, job)
         mapped = set(job.mapping.values())
         if any(c in mapped for c in TEXT_COLUMNS) or any(m.startswith(CUSTOM_PREFIX) for m in mapped):
             self._update(cursor, job, mapped)

@@ -24,10 +24,9 @@ from customers.choices import Kind, Source
 from customers.custom_fields import active_definitions
 from customers.models import Contact, Customer
 from customers.search import phone_digits
-from marketing.models import Campaign
 
+from . import lead_campaigns, pipeline_services
 from . import permissions as policy
-from . import pipeline_services
 from .assignment import CLAIMED, MANUAL, assign_lead_to, province_name
 from .models import Lead, LeadAssignment, LeadStatus, Opportunity
 from .models.leads import OPEN_LEAD
@@ -107,8 +106,9 @@ def web_lead_create(*, data: dict, campaign: str = "", client_address: str = "")
         # to its column and rid of NUL, which PostgreSQL cannot store (a 500 for the visitor otherwise).
         values.update(source=Source.WEBSITE, campaign=(campaign or "").replace("\x00", "")[:100])
         # A code that names a recorded campaign (marketing.Campaign.code) counts the lead for it.
-        if values["campaign"].strip():
-            values["marketing_campaign"] = Campaign.objects.filter(code=values["campaign"].strip()).first()
+        campaigns = lead_campaigns.hooks()
+        if values["campaign"].strip() and campaigns is not None:
+            values["marketing_campaign"] = campaigns.by_code(values["campaign"].strip())
         lead = Lead(**values)
         lead.full_clean()
         lead.save()

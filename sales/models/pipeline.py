@@ -102,7 +102,6 @@ class Opportunity(models.Model):
             models.Index(fields=["owner", "stage"], name="opportunity_owner_stage"),
             models.Index(fields=["team", "stage"], name="opportunity_team_stage"),
             models.Index(fields=["customer", "-created_at"], name="opportunity_customer"),
-            models.Index(fields=["expected_close"], condition=OPEN_OPPORTUNITY, name="opportunity_open_close"),
             # The list's sorts (the tie on id as the list adds it): a page walks an index instead of sorting every
             # visible opportunity (bench/kanban.py).
             models.Index(fields=["-updated_at", "-id"], name="opportunity_updated"),

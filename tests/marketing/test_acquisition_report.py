@@ -142,3 +142,22 @@ def test_the_campaign_page_shows_the_viewers_figures_and_leads(client_as, world,
                       "cost_per_customer": "5,000.00"}
     leads = page.split('id="campaign-leads"', 1)[1].split('id="campaign-customers"', 1)[0]
     assert len(re.findall(r'href="/sales/leads/\d+/"', leads)) == 2  # his two, not the others'
+
+
+def test_a_managers_report_does_not_query_once_per_campaign(client_as, sales_manager, marketing_user, make_campaign):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as(sales_manager)
+    url = reverse("reports:report", args=["acquisition_cost"])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    make_campaign(marketing_user, name="一")
+    one = queries()
+    for name in "二三四五六":
+        make_campaign(marketing_user, name=name)
+    assert queries() == one

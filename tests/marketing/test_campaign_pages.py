@@ -168,3 +168,14 @@ def test_deleting_asks_first_and_keeps_the_leads(client_as, marketing_user, sale
     assert lead.marketing_campaign is None
     deleted = CampaignEvent.objects.get(pgh_obj_id=campaign.pk, pgh_label="delete")
     assert deleted.name == "2026春季展会"
+
+
+def test_a_reps_campaign_page_counts_his_leads_not_the_pools(client_as, sales_rep, marketing_user, make_campaign):
+    campaign = make_campaign(marketing_user)
+    LeadFactory(owner=sales_rep, team=sales_rep.team, marketing_campaign=campaign)
+    LeadFactory(owner=None, team=None, marketing_campaign=campaign)  # in the lead pool: he may claim it, it is not his
+    response = client_as(sales_rep).get(reverse("marketing:campaign_detail", args=[campaign.pk]))
+    figures = response.context["figures"]
+    assert (figures.all_leads, figures.leads) == (2, 1)
+    # the cost his lead stands for: half the campaign's
+    assert figures.share == campaign.actual_cost / 2

@@ -61,3 +61,21 @@ def test_the_demo_gives_its_leads_campaigns_with_costs(db):
     assert lead.marketing_campaign.code == "2026上海CRM展"
     assert Campaign.objects.count() == 5
     assert Campaign.objects.filter(actual_cost__isnull=True).count() == 1  # one says its cost is missing
+
+
+def test_imported_leads_count_for_the_campaign_their_code_names(client_as, admin_user, marketing_user, sales_rep,
+                                                               make_campaign):
+    from tests.imports.conftest import commit
+    from tests.sales.test_leads_import import preview, sheet
+
+    campaign = make_campaign(marketing_user, code="2026上海CRM展")
+    content = sheet(["王先生", "13800000001", "2026上海CRM展"], ["李女士", "13800000002", "没有这个活动"],
+                    headers=["姓名", "手机", "市场活动"])
+    commit(admin_user, preview(admin_user, content, owner_mode="user", owner=sales_rep))
+    assert Lead.objects.get(name="王先生").marketing_campaign == campaign
+    unknown = Lead.objects.get(name="李女士")  # a code no campaign has stays a code
+    assert unknown.campaign == "没有这个活动" and unknown.marketing_campaign is None
+    # what the rep sees: the campaign's row in the acquisition cost report counts his imported lead
+    response = client_as(sales_rep).get(reverse("reports:report", args=["acquisition_cost"]))
+    campaigns = next(t for t in response.context["tables"] if t.key == "campaigns")
+    assert [(row[0], row[4]) for row in campaigns.rows] == [("2026春季展会", 1)]

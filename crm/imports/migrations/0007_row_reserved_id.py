@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('imports', '0006_merge_pending_search_entries'),
+        ('imports', '0005_history_without_sample_templates_tracked'),
     ]
 
     operations = [

@@ -61,6 +61,7 @@ class Command(BaseCommand):
                             followup_complete(actor=user, followup=followup)
                             # done when it was due, not all at the moment of seeding (the activity report
                             # counts completed follow-ups per week)
-                            FollowUp.objects.filter(pk=followup.pk).update(completed_at=due + timedelta(hours=2))
+                            FollowUp.objects.filter(pk=followup.pk).update(
+                                completed_at=min(due + timedelta(hours=2), now))
         done = FollowUp.objects.filter(status="done").count()
         self.stdout.write(self.style.SUCCESS(f"  Activity: {logged} interactions, {planned} follow-ups ({done} done)"))
