@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from crm.exports import services as export_services
-from crm.imports import services
+from crm.imports import files, services
 from crm.imports.models import ImportJob, ImportRow
 from customers.models import Customer
 from interactions.models import Attachment
@@ -111,6 +111,27 @@ def _column(number: int) -> str:
         number, rest = divmod(number - 1, 26)
         letters = chr(65 + rest) + letters
     return letters
+
+
+@pytest.mark.parametrize("cell", [
+    '<c r="{ref}" t="inlineStr"><is><t>远方</t></is></c>',  # as Excel writes it: read by the fast scan
+    '<c t="inlineStr" r="{ref}"><is><t>远方</t></is></c>',  # r after another attribute
+    '<c\nr="{ref}" t="inlineStr"><is><t>远方</t></is></c>',  # a line break after the tag name
+    '<x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" r="{ref}"/>',  # a namespace prefix
+])
+@pytest.mark.parametrize("ref, words", [("ZZZZ1", "ZZZZ"), ("AX1048576", "too large to read")])
+def test_a_far_cell_is_found_however_its_tag_is_written(cell, ref, words, tmp_path):
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))
+    sheet = source.read("xl/worksheets/sheet1.xml").decode()
+    sheet = sheet.replace("</row>", cell.format(ref=ref) + "</row>", 1)
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            target.writestr(name, sheet if name == "xl/worksheets/sheet1.xml" else source.read(name))
+    path = tmp_path / "far-cell.xlsx"
+    path.write_bytes(output.getvalue())
+    with translation.override("en"), pytest.raises(files.FileProblem, match=words):
+        files.check_xlsx(path)
 
 
 def test_a_workbook_claiming_a_million_columns_is_not_read_past_its_real_cells(client_as, admin_user):
