@@ -205,7 +205,7 @@ class ContactResource(Resource):
     def match_existing(self, cursor, job) -> None:
         """Point each row at its customer's contact with the same mobile, else email, else name."""
         of_customer = "c.customer_id = split_part(k.key, chr(31), 1)::bigint AND "
-        match_rows(cursor, job, Contact._meta.db_table, [
+        match_rows(cursor, job, self.table, [
             ("key_mobile", of_customer + "c.mobile_digits = split_part(k.key, chr(31), 2)"),
             ("key_email", of_customer + "UPPER(c.email) = UPPER(split_part(k.key, chr(31), 2))"),
             ("key_name", of_customer + "c.name = split_part(k.key, chr(31), 2)"),
@@ -218,7 +218,7 @@ class ContactResource(Resource):
         return sql, list(params)
 
     def commit(self, cursor, job) -> None:
-        table = Contact._meta.db_table
+        table = self.table
         mapped = set(job.mapping.values())
         fill = job.duplicate_mode == DuplicateMode.FILL
         allocate_ids(cursor, job, table)
@@ -253,7 +253,7 @@ class ContactResource(Resource):
     def _unmark_primaries(self, cursor, job, actions: list[str]) -> None:
         """Unmark the primary contact of each customer the file gives a new one (the table holds one a customer),
         noting it in the row that takes its place, for undo."""
-        table = Contact._meta.db_table
+        table = self.table
         cursor.execute(
             f"""
             WITH taken AS (
@@ -276,7 +276,7 @@ class ContactResource(Resource):
         """Contacts the import created are deleted (contacts have no recycle bin; the audit trail keeps them);
         updated ones get their values back unless someone changed them after the import; a primary contact the
         import unmarked is primary again, unless changed since or its customer has another one by then."""
-        table = Contact._meta.db_table
+        table = self.table
         cursor.execute(
             f"""
             SELECT c.id FROM {table} c JOIN imports_importrow r ON c.id = (r.before->>'unmarked_primary')::bigint
@@ -320,4 +320,4 @@ class ContactResource(Resource):
         return super().display(name, value)
 
     def changed_since(self, cursor, job) -> int:
-        return count_changed(cursor, job, Contact._meta.db_table)
+        return count_changed(cursor, job, self.table)

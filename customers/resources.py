@@ -283,7 +283,7 @@ class CustomerResource(Resource):
 
     def match_existing(self, cursor, job) -> None:
         """Point each row at the live customer it duplicates, by mobile, then email, then name + company."""
-        match_rows(cursor, job, Customer._meta.db_table, [
+        match_rows(cursor, job, self.table, [
             ("key_mobile", "c.mobile_digits = k.key AND c.deleted_at IS NULL"),
             ("key_email", "UPPER(c.email) = UPPER(k.key) AND c.deleted_at IS NULL"),
             ("key_name", "c.name = split_part(k.key, chr(31), 1) AND c.company = split_part(k.key, chr(31), 2)"
@@ -296,7 +296,7 @@ class CustomerResource(Resource):
         return sql, list(params)
 
     def commit(self, cursor, job) -> None:
-        table = Customer._meta.db_table
+        table = self.table
         mapped = set(job.mapping.values())
         allocate_ids(cursor, job, table)
         text_columns = ["kind", "name", "company", "title", "email", "mobile", "phone", "province", "city",
@@ -323,7 +323,7 @@ class CustomerResource(Resource):
             self._tag(cursor, job)
 
     def _update(self, cursor, job, mapped) -> None:
-        table = Customer._meta.db_table
+        table = self.table
         columns = [c for c in UPDATABLE if c in mapped]
         tag_table, link_table = Tag._meta.db_table, CustomerTag._meta.db_table
         snapshot = ", ".join(f"'{c}', c.{c}" for c in columns)
@@ -370,7 +370,7 @@ class CustomerResource(Resource):
     def undo(self, cursor, job, actor) -> dict:
         """Created customers go to the recycle bin (an admin can still restore one); updated customers get
         their values back unless someone changed them after the import."""
-        table = Customer._meta.db_table
+        table = self.table
         tag_table, link_table = Tag._meta.db_table, CustomerTag._meta.db_table
         replan_audit_triggers(cursor)
         cursor.execute(
@@ -408,4 +408,4 @@ class CustomerResource(Resource):
                 "industry": dict(Industry.choices), "kind": dict(Kind.choices)}
 
     def changed_since(self, cursor, job) -> int:
-        return count_changed(cursor, job, Customer._meta.db_table, "c.deleted_at IS NULL")
+        return count_changed(cursor, job, self.table, "c.deleted_at IS NULL")

@@ -150,7 +150,7 @@ class LeadResource(Resource):
 
     def match_existing(self, cursor, job) -> None:
         """Point each row at the lead with its mobile (stored in E.164: the lead_mobile index), else its email."""
-        match_rows(cursor, job, Lead._meta.db_table, [
+        match_rows(cursor, job, self.table, [
             ("key_mobile", "c.mobile IN ('+86' || k.key, '+' || k.key)"),
             ("key_email", "UPPER(c.email) = UPPER(k.key)"),
         ])
@@ -160,7 +160,7 @@ class LeadResource(Resource):
         return sql, list(params)
 
     def commit(self, cursor, job) -> None:
-        table, users = Lead._meta.db_table, User._meta.db_table
+        table, users = self.table, User._meta.db_table
         allocate_ids(cursor, job, table)
         values = ", ".join(f"COALESCE(r.data->>'{c}', '{NEW_LEAD_DEFAULTS.get(c, '')}')" for c in TEXT_COLUMNS)
         cursor.execute(
@@ -226,7 +226,7 @@ class LeadResource(Resource):
         notify_many(notes)
 
     def _update(self, cursor, job, mapped) -> None:
-        table = Lead._meta.db_table
+        table = self.table
         columns = [c for c in TEXT_COLUMNS if c in mapped]
         snapshot = ", ".join(f"'{c}', c.{c}" for c in columns)
         cursor.execute(
@@ -245,7 +245,7 @@ class LeadResource(Resource):
         """Leads the import created are deleted (leads have no recycle bin; the audit trail keeps them), unless
         someone has worked on them since (handled, converted, disqualified); updated leads get their values back
         unless changed after the import."""
-        table, assignments_table = Lead._meta.db_table, LeadAssignment._meta.db_table
+        table, assignments_table = self.table, LeadAssignment._meta.db_table
         untouched = f"""SELECT c.id FROM {table} c JOIN imports_importrow r ON c.id = r.object_id
                         WHERE r.job_id = %s AND r.action = 'create' AND c.touched_at IS NULL
                           AND c.status IN ('new', 'assigned')
@@ -270,7 +270,7 @@ class LeadResource(Resource):
         return super().display(name, value)
 
     def changed_since(self, cursor, job) -> int:
-        return count_changed(cursor, job, Lead._meta.db_table)
+        return count_changed(cursor, job, self.table)
 
 
 def imported_pool_lead_ids(job_id: int) -> list[int]:
