@@ -11,7 +11,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from .choices import CustomFieldType, Industry, Kind, Level, Source, Status
 from .querysets import CustomerQuerySet
-from .search import name_bigrams
+from .search import name_keys
 
 
 def _digits_of(field_name):
@@ -203,17 +203,13 @@ class Customer(models.Model):
             models.Index(fields=["-updated_at"], condition=ALIVE & Q(owner__isnull=True), name="cust_pool_updated"),
             models.Index(fields=["-updated_at"], condition=ALIVE, name="cust_updated"),
             models.Index(fields=["-created_at"], condition=ALIVE, name="cust_created"),
-            # Sorting by name; the text_pattern_ops index below serves LIKE 'x%' only, not ORDER BY.
+            # Sorting by name.
             models.Index(fields=["name"], condition=ALIVE, name="cust_name_sort"),
             models.Index(fields=["last_contacted_at"], name="cust_last_contacted"),
             models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="cust_recycle_bin"),
             models.Index(fields=["province", "city"], name="cust_region"),
-            # Search: trigrams for 3+ characters, character pairs for 2, prefix (pattern ops) for 1.
-            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="cust_name_trgm"),
-            GinIndex(OpClass(Upper("company"), name="gin_trgm_ops"), name="cust_company_trgm"),
-            GinIndex(name_bigrams(), name="cust_name_company_bigram"),
-            models.Index(OpClass("name", name="text_pattern_ops"), name="cust_name_prefix"),
-            models.Index(OpClass("company", name="text_pattern_ops"), name="cust_company_prefix"),
+            # Search (customers.search): the keys of name and company, trigrams of phones and email.
+            GinIndex(name_keys(), name="cust_name_keys"),
             GinIndex(OpClass("mobile_digits", name="gin_trgm_ops"), name="cust_mobile_trgm"),
             GinIndex(OpClass("phone_digits", name="gin_trgm_ops"), name="cust_phone_trgm"),
             GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="cust_email_trgm"),

@@ -2,36 +2,58 @@
 
 - Digits (with any spaces, dashes, brackets or +86): the digits-only phone columns, trigram index.
 - Something with "@": the email, trigram index.
-- One character (a family name such as 李): prefix match on name and company, which a text_pattern_ops
-  btree serves.
-- Two characters (a Chinese given name such as 小明, or 华为 inside 深圳华为技术有限公司): name or company
-  contains them, through a GIN index over the character pairs of both (``crm_name_bigrams``, created by
-  migration 0007). pg_trgm needs three characters, so a two-character LIKE '%..%' would scan the table.
-- Anything longer: name, company or email contains the text, trigram indexes on UPPER(...).
+- Text: name and company through one GIN index of keys (``crm_name_keys``, migration 0015): every pair of
+  adjacent characters of both (upper-cased), and a "starts with" key for the first character of each.
+  - one character (a family name such as 李): name or company starts with it (its start key);
+  - two characters (a given name such as 小明, or 华为 inside 深圳华为技术有限公司): the pair itself;
+  - longer text: name, company or email contains it; the rows are found by every pair of it, or by the email's
+    trigram index (a row holding the pairs apart is dropped by the check that follows).
+  pg_trgm needs three characters, so pairs are what makes two-character search fast; and one index of pairs
+  instead of pairs plus trigram and prefix indexes of each column makes a bulk import of customers a fifth
+  faster (bench/RESULTS.md, "Import").
 """
 
 import re
 
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, Q, TextField
+from django.db.models.functions import Collate
 
 
 class NameBigrams(Func):
-    """``crm_name_bigrams(name, company)``: the upper-cased character pairs of a customer's name and company,
-    as text[] (SQL function of migration 0007; immutable, so one GIN index covers both columns)."""
+    """``crm_name_bigrams(name, company)``: the function of the index migrations 0007–0014 built; kept because
+    those migrations name it."""
 
     function = "crm_name_bigrams"
     output_field = ArrayField(TextField())
 
 
-def name_bigrams():
-    return NameBigrams("name", "company")
+class NameKeys(Func):
+    """``crm_name_keys(name, company)``: the search keys of a customer's name and company, as text[] (SQL
+    function of migration 0015; immutable, so one GIN index serves both columns)."""
+
+    function = "crm_name_keys"
+    output_field = ArrayField(TextField())
 
 
-def _contains_pair(pair: str) -> Q:
-    # The expression must read exactly as the index's to use it.
-    contains = NameBigrams.output_field.get_lookup("contains")
-    return Q(contains(name_bigrams(), [pair.upper()]))
+START = "\x02"  # marks a start key: START + the first character of the name or of the company
+
+
+def name_keys():
+    # Collated "C": GIN compares its keys byte by byte instead of through the locale, which made indexing an
+    # import's customers cost twice as much. A query must spell the expression the same way to use the index.
+    return Collate(NameKeys("name", "company"), "C")
+
+
+def _has_keys(keys) -> Q:
+    contains = NameKeys.output_field.get_lookup("contains")
+    return Q(contains(name_keys(), sorted(set(keys))))
+
+
+def _upper(text: str) -> str:
+    # As PostgreSQL's upper() does, one character for one (str.upper() turns ß into SS).
+    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
+
 
 _PHONE_LIKE = re.compile(r"^[\d\s\-+().（）]+$")
 
@@ -54,8 +76,14 @@ def search_condition(text: str) -> Q:
         return Q(mobile_digits__contains=digits) | Q(phone_digits__contains=digits)
     if "@" in text:
         return Q(email__icontains=text)
+    upper = _upper(text)
     if len(text) == 1:
-        return Q(name__startswith=text) | Q(company__startswith=text)
+        return _has_keys([START + upper])
+    pairs = [upper[i : i + 2] for i in range(len(upper) - 1)]
     if len(text) == 2:
-        return _contains_pair(text)
-    return Q(name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text)
+        return _has_keys(pairs)
+    # Said as (pairs or email) and (name, company or email contains it): the same rows as "name or company contains
+    # it, or the email does", since a text's pairs are in every name holding it; but PostgreSQL reads the first
+    # half from the indexes and checks only the second on the rows found, without working out their keys again.
+    contains = Q(name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text)
+    return (_has_keys(pairs) | Q(email__icontains=text)) & contains

@@ -1,9 +1,11 @@
 """Phone numbers as people type them, and the search box."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from customers.models import Customer
+from customers.search import search_condition
 from tests.customers.pages import field_errors, listed_ids
 from tests.factories import CustomerFactory
 
@@ -143,3 +145,31 @@ def test_manager_search_reaches_his_subtree(client_as, sales_manager, customers)
 def test_empty_search_lists_everything_in_scope(client_as, sales_rep, customers):
     expected = {c.pk for key, c in customers.items() if key != "hidden"}
     assert search(client_as(sales_rep), "  ") == expected
+
+
+def test_one_character_matches_the_start_whatever_its_case(client_as, sales_rep, customers):
+    # "p" finds Pacific Trading (name and company both start with P); "武" the company 武当贸易
+    client = client_as(sales_rep)
+    assert search(client, "p") == {customers["abroad"].pk}
+    assert search(client, "武") == {customers["zhangsanfeng"].pk}
+
+
+def test_longer_text_must_appear_as_typed_not_just_its_pairs(client_as, sales_rep):
+    # 华信 and 信科 are both in "华信 信科", but 华信科 is not: the keys find the row, the text check drops it
+    apart = CustomerFactory(owner=sales_rep, name="王五", company="华信 信科")
+    together = CustomerFactory(owner=sales_rep, name="赵六", company="华信科技")
+    assert search(client_as(sales_rep), "华信科") == {together.pk}
+    assert search(client_as(sales_rep), "华信 信") == {apart.pk}
+
+
+@pytest.mark.parametrize("typed", ["李", "华信", "恒通物流", "pacific trad"])
+def test_name_and_company_searches_are_answered_by_the_keys_index(customers, typed):
+    # An expression that reads differently from the index's (another collation, another function) would leave
+    # every search to a scan of the whole customer table: fine here, seconds at a million customers.
+    query = Customer.objects.filter(search_condition(typed))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "cust_name_keys" in plan, plan
