@@ -143,14 +143,22 @@ def _column_number(letters: bytes) -> int:
 # break after the tag name) falls back to _CELL_REF, read a match at a time (15 s).
 _PLAIN_COLUMN = re.compile(rb'<c r="([A-Z]+)')
 _PLAIN_ROW = re.compile(rb'<c r="[A-Z]+([0-9]+)"')
-_OTHER_CELL_TAGS = (b"<c\t", b"<c\n", b"<c\r", b":c ", b":c\t", b":c\n", b":c\r")
+
+
+def _only_plain_cells(data: bytes, plain_count: int) -> bool:
+    """Whether every cell tag of ``data`` is one of the ``plain_count`` written '<c r="…'."""
+    if plain_count != data.count(b"<c ") or b":c" in data:  # another order of attributes; a namespace prefix
+        return False
+    # A tab or line break after the tag name. Most parts hold none of these bytes at all, which is found in a
+    # fraction of the time of looking for the three tags (7 such searches were 0.4 s of a 100,000-row sheet).
+    return not any(space in data and b"<c" + space in data for space in (b"\t", b"\n", b"\r"))
 
 
 def _cell_extent(data: bytes) -> tuple[set[bytes], int]:
     """The column letters and the last row number of the cells in ``data`` (whole tags only)."""
     columns = _PLAIN_COLUMN.findall(data)
-    if len(columns) == data.count(b"<c ") and not any(tag in data for tag in _OTHER_CELL_TAGS):
-        return set(columns), max(map(int, _PLAIN_ROW.findall(data)), default=0)
+    if _only_plain_cells(data, len(columns)):
+        return set(columns), max(map(int, set(_PLAIN_ROW.findall(data))), default=0)
     refs = _CELL_REF.findall(data)
     return {letters for letters, _digits in refs}, max((int(digits) for _letters, digits in refs), default=0)
 
