@@ -9,8 +9,8 @@
   - longer text: name, company or email contains it; the rows are found by every pair of it, or by the email's
     trigram index (a row holding the pairs apart is dropped by the check that follows).
   pg_trgm needs three characters, so pairs are what makes two-character search fast; and one index of pairs
-  instead of pairs plus trigram and prefix indexes of each column makes a bulk import of customers a fifth
-  faster (bench/RESULTS.md, "Import").
+  instead of pairs plus trigram and prefix indexes of each column took a third off the commit of an imported
+  list (bench/RESULTS.md, "Import").
 """
 
 import re
