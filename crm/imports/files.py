@@ -128,12 +128,13 @@ def _declares_entities(archive, entry) -> bool:
 # read from the XML first; Excel itself stops at column XFD.
 MAX_COLUMNS = 16_384
 MAX_CELLS = 50_000_000  # a full sheet of a million rows by fifty columns
-_CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]+)([0-9]+)"')
+# calamine takes a reference in either quotes and either case (r='xfd1').
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br=["\']([A-Za-z]+)([0-9]+)["\']')
 
 
 def _column_number(letters: bytes) -> int:
     number = 0
-    for letter in letters:
+    for letter in letters.upper():
         number = number * 26 + letter - 64
     return number
 
@@ -154,18 +155,47 @@ def _only_plain_cells(data: bytes, plain_count: int) -> bool:
     return not any(space in data and b"<c" + space in data for space in (b"\t", b"\n", b"\r"))
 
 
-def _cell_extent(data: bytes) -> tuple[set[bytes], int]:
-    """The column letters and the last row number of the cells in ``data`` (whole tags only)."""
+def _cell_extent(data: bytes) -> tuple[set[bytes], int, bool]:
+    """The column letters and the last row number of the cells in ``data`` (whole tags only), and whether some
+    cell there has no reference (r) at all."""
     columns = _PLAIN_COLUMN.findall(data)
     if _only_plain_cells(data, len(columns)):
-        return set(columns), max(map(int, set(_PLAIN_ROW.findall(data))), default=0)
+        unplaced = b"<c>" in data or b"<c/>" in data
+        return set(columns), max(map(int, set(_PLAIN_ROW.findall(data))), default=0), unplaced
     refs = _CELL_REF.findall(data)
-    return {letters for letters, _digits in refs}, max((int(digits) for _letters, digits in refs), default=0)
+    unplaced = len(_ANY_CELL.findall(data)) > len(refs)
+    return ({letters for letters, _digits in refs}, max((int(digits) for _letters, digits in refs), default=0),
+            unplaced)
 
 
-def _check_extent(archive, entry) -> None:
-    """Refuse a part whose cells reach past Excel's last column, or span more cells than can be held."""
-    letters, last_row = set(), 0
+# A cell written without r goes in the column after the previous cell of its row (calamine, like Excel): one row of
+# 20,000 such cells is 20,000 columns wide, which no reference says. Parts that hold such cells are walked again,
+# tag by tag, to place every cell as calamine will.
+_ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s/>]")
+_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*)>")
+_REFERENCE = re.compile(rb'\br=["\']([A-Za-z]*)([0-9]*)["\']')
+
+
+def _placed_extent(archive, entry) -> tuple[int, int]:
+    """The last column and row of the part's cells, each placed as calamine places it."""
+    row = column = last_row = last_column = 0
+    for data in _whole_tags(archive, entry):
+        for tag in _ROW_OR_CELL.finditer(data):
+            reference = _REFERENCE.search(tag.group(2))
+            letters, digits = reference.groups() if reference else (b"", b"")
+            if tag.group(1) == b"row":
+                row, column = (int(digits) if digits else row + 1), 0
+                continue
+            column = _column_number(letters) if letters else column + 1
+            row = int(digits) if digits else row
+            last_row, last_column = max(last_row, row), max(last_column, column)
+            if last_column > MAX_COLUMNS:
+                return last_column, last_row
+    return last_column, last_row
+
+
+def _whole_tags(archive, entry):
+    """The XML part in pieces of about a megabyte, each ending before a tag (nothing for a part that is not XML)."""
     with archive.open(entry) as part:
         if not part.peek(64)[:64].removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<"):
             return
@@ -182,17 +212,39 @@ def _check_extent(archive, entry) -> None:
                     continue
                 cut = len(data)
             data, carry = data[:cut], data[cut:]
-            columns, rows = _cell_extent(data)
-            letters |= columns
-            last_row = max(last_row, rows)
+            yield data
             if not chunk:
                 break
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _check_extent(archive, entry) -> None:
+    """Refuse a part whose cells reach past Excel's last column, or span more cells than can be held."""
+    letters, last_row, unplaced = set(), 0, False
+    for data in _whole_tags(archive, entry):
+        columns, rows, without_reference = _cell_extent(data)
+        letters |= columns
+        last_row = max(last_row, rows)
+        unplaced = unplaced or without_reference
     last_column = 0
     for column in letters:
         if len(column) > 3 or _column_number(column) > MAX_COLUMNS:
             raise FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, "
-                                "column 16,384): it was not read.") % {"column": column.decode()})
+                                "column 16,384): it was not read.") % {"column": column.decode().upper()})
         last_column = max(last_column, _column_number(column))
+    if unplaced:
+        placed_column, placed_row = _placed_extent(archive, entry)
+        if placed_column > MAX_COLUMNS:
+            raise FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, "
+                                "column 16,384): it was not read.") % {"column": _column_letters(placed_column)})
+        last_column, last_row = max(last_column, placed_column), max(last_row, placed_row)
     if last_row * last_column > MAX_CELLS:
         raise FileProblem(_("A sheet spans %(rows)s rows by %(columns)s columns, too large to read: delete the empty "
                             "rows and columns beyond the data, or split it into several files.")

@@ -105,38 +105,56 @@ def test_a_truncated_workbook_fails_on_its_page(client_as, admin_user):
     assert error == "The .xlsx file is damaged and cannot be opened."
 
 
-def _column(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 @pytest.mark.parametrize("cell", [
     '<c r="{ref}" t="inlineStr"><is><t>远方</t></is></c>',  # as Excel writes it: read by the fast scan
     '<c t="inlineStr" r="{ref}"><is><t>远方</t></is></c>',  # r after another attribute
     '<c\nr="{ref}" t="inlineStr"><is><t>远方</t></is></c>',  # a line break after the tag name
     '<x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" r="{ref}"/>',  # a namespace prefix
+    "<c r='{ref}' t=\"inlineStr\"><is><t>远方</t></is></c>",  # single quotes, which calamine reads too
+    '<c r="{lower}" t="inlineStr"><is><t>远方</t></is></c>',  # a reference in lower case, which calamine reads too
 ])
 @pytest.mark.parametrize("ref, words", [("ZZZZ1", "ZZZZ"), ("AX1048576", "too large to read")])
 def test_a_far_cell_is_found_however_its_tag_is_written(cell, ref, words, tmp_path):
-    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))
-    sheet = source.read("xl/worksheets/sheet1.xml").decode()
-    sheet = sheet.replace("</row>", cell.format(ref=ref) + "</row>", 1)
-    output = io.BytesIO()
-    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
-        for name in source.namelist():
-            target.writestr(name, sheet if name == "xl/worksheets/sheet1.xml" else source.read(name))
-    path = tmp_path / "far-cell.xlsx"
-    path.write_bytes(output.getvalue())
+    path = _with_sheet(tmp_path, lambda sheet: sheet.replace(
+        "</row>", cell.format(ref=ref, lower=ref.lower()) + "</row>", 1))
     with translation.override("en"), pytest.raises(files.FileProblem, match=words):
         files.check_xlsx(path)
 
 
+def _with_sheet(tmp_path, change) -> Path:
+    """A_LIST as an .xlsx whose sheet XML went through ``change``."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))
+    sheet = change(source.read("xl/worksheets/sheet1.xml").decode())
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            target.writestr(name, sheet if name == "xl/worksheets/sheet1.xml" else source.read(name))
+    path = tmp_path / "sheet.xlsx"
+    path.write_bytes(output.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("cell", ['<c t="inlineStr"><is><t>x</t></is></c>', "<c><v>1</v></c>"])
+def test_a_row_of_cells_without_references_is_measured_where_calamine_puts_them(cell, tmp_path):
+    # A cell without r goes in the column after the one before it: 16,400 of them after the first row's three
+    # cells make the sheet 16,403 columns wide (calamine would hold 16,403 x 3 cells), though no reference says so.
+    path = _with_sheet(tmp_path, lambda sheet: sheet.replace("</row>", cell * 16_400 + "</row>", 1))
+    with translation.override("en"), pytest.raises(files.FileProblem, match="column XFE, past Excel's last column"):
+        files.check_xlsx(path)
+
+
+def test_a_sheet_written_without_any_references_is_read_as_it_shows(tmp_path):
+    # Some exporters write neither row nor cell references: the rows are read in order, nothing is refused
+    path = _with_sheet(tmp_path, lambda sheet: re.sub(r'<row r="[0-9]+"', "<row", re.sub(r' r="[A-Z]+[0-9]+"', "",
+                                                                                            sheet)))
+    assert ' r="' not in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    files.check_xlsx(path)
+    assert [cells for _number, cells in files.read_rows(path, "xlsx")] == A_LIST
+
+
 def test_a_workbook_claiming_a_million_columns_is_not_read_past_its_real_cells(client_as, admin_user):
     # given a workbook whose sheet declares A1:<column 1,000,000> and holds a cell out there
-    far = _column(1_000_000)
+    far = files._column_letters(1_000_000)
     source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))
     sheet = source.read("xl/worksheets/sheet1.xml").decode()
     sheet = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{far}3"/>', sheet)
