@@ -133,6 +133,10 @@ _CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br=["\']([A-Za-z]+)([0-9]+)["\']')
 
 
 def _column_number(letters: bytes) -> int:
+    """The column's number; past Excel's last one for any reference of more than three letters, without working out
+    how far (a reference of a million letters would take the worker hours of big-number arithmetic)."""
+    if len(letters) > 3:
+        return MAX_COLUMNS + 1
     number = 0
     for letter in letters.upper():
         number = number * 26 + letter - 64
@@ -225,6 +229,13 @@ def _column_letters(number: int) -> str:
     return letters
 
 
+def _past_last_column(column: str) -> FileProblem:
+    # A hostile reference can run to a megabyte of letters: the message names its start.
+    column = column if len(column) <= 12 else column[:12] + "…"
+    return FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, column 16,384): it "
+                         "was not read.") % {"column": column})
+
+
 def _check_extent(archive, entry) -> None:
     """Refuse a part whose cells reach past Excel's last column, or span more cells than can be held."""
     letters, last_row, unplaced = set(), 0, False
@@ -235,15 +246,13 @@ def _check_extent(archive, entry) -> None:
         unplaced = unplaced or without_reference
     last_column = 0
     for column in letters:
-        if len(column) > 3 or _column_number(column) > MAX_COLUMNS:
-            raise FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, "
-                                "column 16,384): it was not read.") % {"column": column.decode().upper()})
+        if _column_number(column) > MAX_COLUMNS:
+            raise _past_last_column(column.decode().upper())
         last_column = max(last_column, _column_number(column))
     if unplaced:
         placed_column, placed_row = _placed_extent(archive, entry)
         if placed_column > MAX_COLUMNS:
-            raise FileProblem(_("A sheet has a cell in column %(column)s, past Excel's last column (XFD, "
-                                "column 16,384): it was not read.") % {"column": _column_letters(placed_column)})
+            raise _past_last_column(_column_letters(placed_column))
         last_column, last_row = max(last_column, placed_column), max(last_row, placed_row)
     if last_row * last_column > MAX_CELLS:
         raise FileProblem(_("A sheet spans %(rows)s rows by %(columns)s columns, too large to read: delete the empty "
