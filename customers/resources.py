@@ -295,10 +295,15 @@ class CustomerResource(Resource):
         sql, params = policy.customers_for(actor, policy.CHANGE).values("id").query.sql_with_params()
         return sql, list(params)
 
-    def commit(self, cursor, job) -> None:
+    def commits_in_parts(self, job) -> bool:
+        # Tags are shared rows: two parts creating the same new tag would wait for each other.
+        return "tags" not in job.mapping.values()
+
+    def commit(self, cursor, job, part=None) -> None:
         table = self.table
         mapped = set(job.mapping.values())
-        allocate_ids(cursor, job, table)
+        if part is None:
+            allocate_ids(cursor, job, table)
         text_columns = ["kind", "name", "company", "title", "email", "mobile", "phone", "province", "city",
                         "district", "address", "level", "status", "source", "industry", "notes"]
         values = ", ".join(
@@ -312,11 +317,13 @@ class CustomerResource(Resource):
                    CASE WHEN u.id IS NULL THEN NULL ELSE now() END, %s, now(), now()
             FROM imports_importrow r
             LEFT JOIN {User._meta.db_table} u ON u.id = (r.data->>'owner_id')::bigint
-            WHERE r.job_id = %s AND r.action = 'create'
+            WHERE r.job_id = %s AND r.action = 'create' {"" if part is None else part.rows_sql}
             ORDER BY r.row_number
             """,
-            [job.created_by_id, job.pk],
+            [job.created_by_id, job.pk, *([] if part is None else part.rows_params)],
         )
+        if part is not None and not part.first:
+            return  # the updates go with the first part
         if any(row_field in mapped for row_field in UPDATABLE) or any(m.startswith(CUSTOM_PREFIX) for m in mapped):
             self._update(cursor, job, mapped)
         if "tags" in mapped:

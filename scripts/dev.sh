@@ -234,6 +234,8 @@ unix_socket_directories = '$socket_dir'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# Large imports commit in parts, each a prepared transaction (crm/imports/parts.py).
+max_prepared_transactions = 8
 EOF
 }
 

@@ -67,8 +67,16 @@ class Resource:
         """Set ImportRow.object_id of rows that match an existing record."""
         raise NotImplementedError
 
-    def commit(self, cursor, job) -> None:
+    def commit(self, cursor, job, part=None) -> None:
+        """Write the job's checked rows. With ``part`` (crm.imports.parts.Part, when commits_in_parts), only the
+        new records of the part's rows, and the updates of existing ones in the first part; the ids of the new
+        records are then allocated already."""
         raise NotImplementedError
+
+    def commits_in_parts(self, job) -> bool:
+        """Whether the job's commit may be split between connections (crm.imports.parts): no two parts may
+        write the same row, or they would wait for each other."""
+        return False
 
     def undo(self, cursor, job, actor) -> dict:
         raise NotImplementedError

@@ -348,6 +348,10 @@ CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=1_000_000)
 CRM_IMPORT_MAX_ZIP_ENTRIES = 2_000
 CRM_IMPORT_MAX_UNCOMPRESSED_BYTES = 3 * 1024 * 1024 * 1024
 CRM_IMPORT_MAX_COMPRESSION_RATIO = 200
+# The commit of an import with at least PARTS_MIN_ROWS new records is written by COMMIT_PARTS connections at once
+# (crm.imports.parts; PostgreSQL needs max_prepared_transactions >= COMMIT_PARTS); 1 writes every commit in one.
+CRM_IMPORT_COMMIT_PARTS = env.int("CRM_IMPORT_COMMIT_PARTS", default=2)
+CRM_IMPORT_PARTS_MIN_ROWS = env.int("CRM_IMPORT_PARTS_MIN_ROWS", default=10_000)
 
 # Mailboxes (interactions.mail_servers): the worker reads only IMAP servers whose every address is public, on
 # port 993 or 143, so that nobody can point it at hosts inside the network. Servers an administrator trusts are
