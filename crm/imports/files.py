@@ -4,10 +4,12 @@ The type is decided by the bytes, never by the name. Before an .xlsx is handed t
 directory is checked (entry count, declared uncompressed size, compression ratio) and each of its XML parts
 is read up to its root element for a DOCTYPE (where entities are declared), which a spreadsheet never
 needs and XXE and billion-laughs attacks always do. calamine itself stops unpacking an entry at its
-declared size. Reading is python-calamine (Rust) for .xlsx and .xls and the csv module for text.
+declared size. Reading is python-calamine (Rust) for .xlsx and .xls, except workbooks too large to hold whole,
+which crm.imports.sheet_xml reads a row at a time; and the csv module for text.
 """
 
 import codecs
+import contextlib
 import csv
 import re
 import zipfile
@@ -20,6 +22,9 @@ from defusedxml import ElementTree as DefusedET
 from django.conf import settings
 from django.utils.translation import gettext as _
 from python_calamine import CalamineWorkbook
+
+from . import sheet_xml
+from .sheet_xml import MAX_COLUMNS, column_number
 
 XLSX, XLS, CSV = "xlsx", "xls", "csv"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -92,8 +97,9 @@ def check_xlsx(path) -> None:
                 if _declares_entities(archive, entry):
                     raise FileProblem(_("The workbook contains XML entity declarations, which spreadsheets never "
                                         "need: it was not read."))
-            for entry in entries:
-                _check_extent(archive, entry)
+            if not streamed(archive):  # sheet_xml builds no grid, and refuses cells past the last column itself
+                for entry in entries:
+                    _check_extent(archive, entry)
     # zlib.error and EOFError: damaged compressed data; NotImplementedError: a compression method Excel never
     # uses; RuntimeError: an encrypted entry.
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
@@ -126,21 +132,9 @@ def _declares_entities(archive, entry) -> bool:
 # calamine holds a sheet as a dense grid from A1 to its last cell: one cell far out (a million columns, or XFD1048576
 # in a sheet of ten rows) would make it allocate billions of cells and kill the worker. The cells' references are
 # read from the XML first; Excel itself stops at column XFD.
-MAX_COLUMNS = 16_384
 MAX_CELLS = 50_000_000  # a full sheet of a million rows by fifty columns
 # calamine takes a reference in either quotes and either case (r='xfd1').
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br=["\']([A-Za-z]+)([0-9]+)["\']')
-
-
-def _column_number(letters: bytes) -> int:
-    """The column's number; past Excel's last one for any reference of more than three letters, without working out
-    how far (a reference of a million letters would take the worker hours of big-number arithmetic)."""
-    if len(letters) > 3:
-        return MAX_COLUMNS + 1
-    number = 0
-    for letter in letters.upper():
-        number = number * 26 + letter - 64
-    return number
 
 
 # How Excel, WPS and openpyxl write a cell: r first. A part written so is read with these (two scans in C, 7 s for a
@@ -190,7 +184,7 @@ def _placed_extent(archive, entry) -> tuple[int, int]:
             if tag.group(1) == b"row":
                 row, column = (int(digits) if digits else row + 1), 0
                 continue
-            column = _column_number(letters) if letters else column + 1
+            column = column_number(letters) if letters else column + 1
             row = int(digits) if digits else row
             last_row, last_column = max(last_row, row), max(last_column, column)
             if last_column > MAX_COLUMNS:
@@ -246,18 +240,22 @@ def _check_extent(archive, entry) -> None:
         unplaced = unplaced or without_reference
     last_column = 0
     for column in letters:
-        if _column_number(column) > MAX_COLUMNS:
+        if column_number(column) > MAX_COLUMNS:
             raise _past_last_column(column.decode().upper())
-        last_column = max(last_column, _column_number(column))
+        last_column = max(last_column, column_number(column))
     if unplaced:
         placed_column, placed_row = _placed_extent(archive, entry)
         if placed_column > MAX_COLUMNS:
             raise _past_last_column(_column_letters(placed_column))
         last_column, last_row = max(last_column, placed_column), max(last_row, placed_row)
     if last_row * last_column > MAX_CELLS:
-        raise FileProblem(_("A sheet spans %(rows)s rows by %(columns)s columns, too large to read: delete the empty "
-                            "rows and columns beyond the data, or split it into several files.")
-                          % {"rows": f"{last_row:,}", "columns": f"{last_column:,}"})
+        raise _too_large(last_row, last_column)
+
+
+def _too_large(rows: int, columns: int) -> FileProblem:
+    return FileProblem(_("A sheet spans %(rows)s rows by %(columns)s columns, too large to read: delete the empty rows "
+                         "and columns beyond the data, or split it into several files.")
+                       % {"rows": f"{rows:,}", "columns": f"{columns:,}"})
 
 
 def check_file(path, file_type: str) -> None:
@@ -292,9 +290,30 @@ class Sheet:
         return self._last_row
 
 
+def streamed(archive: zipfile.ZipFile) -> bool:
+    """Whether the workbook is read with crm.imports.sheet_xml, a row at a time, instead of calamine, which holds a
+    whole sheet (1.5 GB for 1,000,000 rows by 15 columns): when one of its parts is that large."""
+    return any(entry.file_size >= settings.CRM_IMPORT_STREAM_FROM_BYTES for entry in archive.infolist())
+
+
+@contextlib.contextmanager
+def _reading_xml():
+    # What a damaged part raises in sheet_xml: bad XML in the small parts, a missing part, bad compressed data.
+    try:
+        yield
+    except (sheet_xml.SheetXmlError, DefusedET.ParseError, KeyError, ValueError, zlib.error, EOFError,
+            zipfile.BadZipFile) as error:
+        raise FileProblem(_("The spreadsheet cannot be read: %(reason)s") % {"reason": str(error)[:200]}) from None
+
+
 def sheet_names(path, file_type: str) -> list[str]:
     if file_type == CSV:
         return []
+    if file_type == XLSX:
+        with zipfile.ZipFile(path) as archive, _reading_xml():
+            if streamed(archive):
+                found = sheet_xml.sheets(archive)
+                return [name for name, _part, visible in found if visible] or [name for name, *_rest in found]
     workbook = _open_workbook(path)
     return [m.name for m in workbook.sheets_metadata if str(m.visible).endswith("Visible")] or workbook.sheet_names
 
@@ -319,6 +338,11 @@ def open_sheet(path, file_type: str, sheet: str = "") -> Sheet:
     """
     if file_type == CSV:
         return Sheet(_csv_rows(path))
+    if file_type == XLSX:
+        archive = zipfile.ZipFile(path)
+        if streamed(archive):
+            return _streamed_sheet(archive, sheet)
+        archive.close()
     workbook = _open_workbook(path)
     if sheet and sheet not in workbook.sheet_names:
         raise FileProblem(_("The workbook has no sheet named %(name)s.") % {"name": sheet})
@@ -329,6 +353,28 @@ def open_sheet(path, file_type: str, sheet: str = "") -> Sheet:
     last_row = data.end[0] + 1 if data.end else 0
     _check_row_count(last_row - 1, limits().max_rows)
     return Sheet(_workbook_rows(data), last_row)
+
+
+def _streamed_sheet(archive: zipfile.ZipFile, sheet: str) -> Sheet:
+    with _reading_xml():
+        parts = {name: part for name, part, _visible in sheet_xml.sheets(archive)}
+        if not parts or (sheet and sheet not in parts):
+            raise FileProblem(_("The workbook has no sheet named %(name)s.") % {"name": sheet})
+        part = parts[sheet] if sheet else next(iter(parts.values()))
+        last_row, merges = sheet_xml.survey(archive, part)
+    _check_row_count(last_row - 1, limits().max_rows)
+    return Sheet(_streamed_rows(archive, part, merges), last_row)
+
+
+def _streamed_rows(archive: zipfile.ZipFile, part: str, merges: list) -> Iterator[tuple[int, list]]:
+    active, widest = [], 0
+    with _reading_xml():
+        for row_number, cells in sheet_xml.rows(archive, part):
+            # No grid is built, but every row is as wide as its last cell: the same bound as for calamine's grid.
+            widest = max(widest, len(cells))
+            if row_number * widest > MAX_CELLS:
+                raise _too_large(row_number, widest)
+            yield row_number, (_fill_merged(cells, row_number, merges, active) if merges else cells)
 
 
 def _check_row_count(index: int, max_rows: int) -> None:

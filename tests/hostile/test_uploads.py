@@ -123,6 +123,30 @@ def test_a_far_cell_is_found_however_its_tag_is_written(cell, ref, words, tmp_pa
         files.check_xlsx(path)
 
 
+@pytest.mark.parametrize("cell", [
+    '<c r="XFE1" t="inlineStr"><is><t>远方</t></is></c>',
+    '<c t="inlineStr" r="XFE1"><is><t>远方</t></is></c>',
+    "<c r='xfe1'><v>1</v></c>",
+    '<c r="XFD1"><v>1</v></c><c><v>2</v></c>',  # a cell without reference goes after the one before it
+])
+def test_a_workbook_read_row_by_row_refuses_a_cell_past_the_last_column(cell, tmp_path, settings):
+    settings.CRM_IMPORT_STREAM_FROM_BYTES = 0  # read as the workbooks too large to hold whole are
+    path = _with_sheet(tmp_path, lambda sheet: sheet.replace("</row>", cell + "</row>", 1))
+    files.check_xlsx(path)  # no grid is built: the guard leaves the far cells to the reader
+    with translation.override("en"), pytest.raises(files.FileProblem, match="column XFE, past Excel's last column"):
+        list(files.read_rows(path, "xlsx"))
+
+
+def test_a_workbook_read_row_by_row_refuses_rows_too_wide_to_hold(tmp_path, settings):
+    settings.CRM_IMPORT_STREAM_FROM_BYTES = 0
+    # 3,100 rows each reaching column XFD: 50.8 million cells as the rows are read, past the 50 million calamine
+    # may hold
+    far = "".join(f'<row r="{n}"><c r="XFD{n}"><v>1</v></c></row>' for n in range(4, 3_104))
+    path = _with_sheet(tmp_path, lambda sheet: sheet.replace("</sheetData>", far + "</sheetData>"))
+    with translation.override("en"), pytest.raises(files.FileProblem, match="3,052 rows by 16,384 columns, too large"):
+        list(files.read_rows(path, "xlsx"))
+
+
 def _with_sheet(tmp_path, change) -> Path:
     """A_LIST as an .xlsx whose sheet XML went through ``change``."""
     source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))

@@ -22,7 +22,7 @@ from customers.models import Customer
 
 from .conftest import FILES, commit, run_to_preview, upload, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("either_reader")]
 
 A_LIST = [["姓名", "手机"], ["张三", "13812345678"], ["李四", "13912345678"]]
 

@@ -17,7 +17,7 @@ from tests.factories import CustomFieldDefinitionFactory
 
 from .conftest import FILES, commit, run_to_preview, xlsx_bytes
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "either_reader")]
 
 
 def imported(actor, content, name="客户名单.xlsx", **choices):
