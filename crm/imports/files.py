@@ -269,11 +269,14 @@ def check_file(path, file_type: str) -> None:
 class Sheet:
     """The rows of one sheet, (1-based row number, cells), read as they are iterated; and its size."""
 
-    def __init__(self, rows: Iterator[tuple[int, list]], last_row: int | None = None):
+    def __init__(self, rows: Iterator[tuple[int, list]], last_row: int | None = None, shares=None):
         self._rows = rows
         self._last_row = last_row  # known without reading the rows (a workbook's used range), else None
         self._seen = 0
         self.walked = False  # total_rows() had to read every row to count them: iterating again yields nothing
+        # shares(n): n iterators that together yield every row from the first, each readable in its own process;
+        # None when the rows can only be read in order.
+        self.shares = shares
 
     def __iter__(self) -> Iterator[tuple[int, list]]:
         for row_number, cells in self._rows:
@@ -363,13 +366,22 @@ def _streamed_sheet(archive: zipfile.ZipFile, sheet: str) -> Sheet:
         part = parts[sheet] if sheet else next(iter(parts.values()))
         last_row, merges = sheet_xml.survey(archive, part)
     _check_row_count(last_row - 1, limits().max_rows)
-    return Sheet(_streamed_rows(archive, part, merges), last_row)
+    # A merged range's value runs on from its first row into the next ones, which another share may read.
+    shares = None if merges else (lambda n: [_share_rows(archive.filename, part, (k, n)) for k in range(n)])
+    return Sheet(_streamed_rows(archive, part, merges), last_row, shares)
 
 
-def _streamed_rows(archive: zipfile.ZipFile, part: str, merges: list) -> Iterator[tuple[int, list]]:
+def _share_rows(path, part: str, share: tuple[int, int]) -> Iterator[tuple[int, list]]:
+    # The file opened again, once the share is read: processes reading shares of it must not share the position of
+    # one open file.
+    with zipfile.ZipFile(path) as archive:
+        yield from _streamed_rows(archive, part, [], share)
+
+
+def _streamed_rows(archive: zipfile.ZipFile, part: str, merges: list, share=(0, 1)) -> Iterator[tuple[int, list]]:
     active, widest = [], 0
     with _reading_xml():
-        for row_number, cells in sheet_xml.rows(archive, part):
+        for row_number, cells in sheet_xml.rows(archive, part, share):
             # No grid is built, but every row is as wide as its last cell: the same bound as for calamine's grid.
             widest = max(widest, len(cells))
             if row_number * widest > MAX_CELLS:

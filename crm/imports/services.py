@@ -14,10 +14,12 @@ import io
 import itertools
 import json
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 
 import orjson
 import pghistory
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -30,6 +32,7 @@ from crm.accounts.selectors import assignable_users
 
 from . import files, parts, resources
 from .cells import text as cell_text
+from .helper import Helper
 from .models import (
     RUNNING_STATES,
     DuplicateMode,
@@ -211,15 +214,25 @@ def _precheck(job: ImportJob, head: list, sheet: files.Sheet) -> None:
     inputs = check_inputs(job, resource)
     digest = _digest(inputs)
     rows = files.read_rows(job.file.path, job.file_type, job.sheet) if sheet.walked else itertools.chain(head, sheet)
+    rows, helper_rows = _shared_out(sheet, rows)
     try:
         _check_rows(job, resource, resource.prepare(job), rows, inputs,
-                    superseded=lambda: cache.get(_chosen_key(job.pk), digest) != digest)
+                    superseded=lambda: cache.get(_chosen_key(job.pk), digest) != digest, helper_rows=helper_rows)
     except _Superseded:
         _discard_rows_if_cancelled(job.pk)
     except files.FileProblem:
         pass
     except Exception:
         log.warning("import %s: checking the rows ahead failed; the check step will do it", job.pk, exc_info=True)
+
+
+def _shared_out(sheet: files.Sheet, rows) -> tuple:
+    """(the rows this worker checks, the rows a helper process checks meanwhile, or None): a helper for the sheets
+    read row by row in pieces (crm.imports.files.Sheet.shares), when CRM_IMPORT_CHECK_HELPER allows it."""
+    if sheet.shares is None or not settings.CRM_IMPORT_CHECK_HELPER:
+        return rows, None
+    own, helper = sheet.shares(2)
+    return own, helper
 
 
 def _hand_over(job_id: int) -> None:
@@ -353,9 +366,10 @@ def _validate(job: ImportJob) -> None:
         # sorting of the rows, which depends on the duplicate choice, is done again.
         processed = _unsort_rows(job)
     else:
-        rows = files.read_rows(job.file.path, job.file_type, job.sheet)
+        sheet = files.open_sheet(job.file.path, job.file_type, job.sheet)
+        rows, helper_rows = _shared_out(sheet, iter(sheet))
         try:
-            processed = _check_rows(job, resource, resource.prepare(job), rows, inputs)
+            processed = _check_rows(job, resource, resource.prepare(job), rows, inputs, helper_rows=helper_rows)
         except _Superseded:
             _discard_rows_if_cancelled(job.pk)
             return  # cancelled meanwhile
@@ -376,55 +390,85 @@ def _validate(job: ImportJob) -> None:
     job.save()
 
 
-def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, superseded=None) -> int:
+def _check_rows(job: ImportJob, resource, context: dict, rows, inputs: dict, superseded=None,
+                helper_rows=None) -> int:
     """Clean every data row of ``rows`` into ImportRow, replacing the job's earlier rows; returns how many
-    rows were checked. ``superseded()``, asked now and then, tells that the rows will not be used.
+    rows were checked. ``superseded()``, asked now and then, tells that the rows will not be used. With
+    ``helper_rows``, a forked process (crm.imports.helper) cleans those rows meanwhile.
 
     One COPY for the whole file, fed a few hundred rows at a time: PostgreSQL stores the rows on the other core
-    while this process cleans the next ones (batches of COPY made the two wait for each other). One transaction too: a
-    worker killed on the way leaves no row behind, and the next attempt starts from the file again."""
-    fields = {f.name: f for f in resource.fields()}
-    columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
-    header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
-    header_of.setdefault("name", str(fields["name"].label) if "name" in fields else "")
-    sealed = {col for col, f in columns if f.sensitive}
+    while this process cleans the next ones (batches of COPY made the two wait for each other). One transaction
+    too: a worker killed on the way leaves no row behind, and the next attempt starts from the file again."""
     processed = 0
     copy_sql = ("COPY imports_importrow (job_id, row_number, action, data, raw, errors, key_mobile, key_email, "
                 "key_name, object_id, reserved_id) FROM STDIN")
+    helper, layout = None, _layout(job, resource)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM imports_importrow WHERE job_id = %s", [job.pk])
-        reserved = iter(reserve_ids(cursor, resource.table, job.total_rows))
-        lines = []
-        with connection.execute_wrapper(_no_query_during_copy), cursor.copy(copy_sql) as copy:
-            for row_number, cells in rows:
-                if row_number <= job.header_row:
-                    continue
-                values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
-                if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _c in values.values()):
-                    continue  # a blank row (spaces count as blank: Excel keeps them)
-                data, problems = resource.clean_row(values, job, context)
-                errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
-                raw = [_kept_cell(c, i in sealed) for i, c in enumerate(cells)] if errors else []
-                mobile, email, name = resource.keys(data) if not errors else ("", "", "")
-                action = RowAction.INVALID if errors else RowAction.CREATE
-                record_id = "\\N" if errors else next(reserved, "\\N")
-                lines.append(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420],
-                                        record_id))
-                processed += 1
-                if processed % COPY_EVERY == 0:
-                    copy.write("".join(lines))
-                    lines.clear()
-                if processed % PROGRESS_EVERY == 0:
-                    _set_progress(job.pk, processed)
-                    if superseded and superseded():
-                        raise _Superseded
-            if lines:
-                copy.write("".join(lines))
+        # As many ids as the sheet has rows; rows that find none (past the sheet's announced size, or past its
+        # half of them for a process sharing the rows with a helper) are given theirs by the commit.
+        reserved = reserve_ids(cursor, resource.table, job.total_rows)
+        with connection.execute_wrapper(_no_query_during_copy):
+            try:
+                if helper_rows is not None:
+                    half = len(reserved) // 2
+                    ids, reserved = iter(reserved[half:]), reserved[:half]
+                    helper = Helper(lambda: _checked_lines(job, resource, context, layout, helper_rows, ids))
+                with cursor.copy(copy_sql) as copy:
+                    own = _checked_lines(job, resource, context, layout, rows, iter(reserved))
+                    for text, count in itertools.chain(own, helper.rest() if helper else ()):
+                        copy.write(text)
+                        for more, counted in helper.ready() if helper else ():
+                            copy.write(more)
+                            count += counted
+                        if (processed + count) // PROGRESS_EVERY > processed // PROGRESS_EVERY:
+                            _set_progress(job.pk, processed + count)
+                            if superseded and superseded():
+                                raise _Superseded
+                        processed += count
+            finally:
+                if helper:
+                    helper.stop()
         status = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
         if status not in (ImportStatus.PARSED, ImportStatus.VALIDATING):
             raise _Superseded  # cancelled, or sent back to reading the file, while the rows were checked
         ImportJob.objects.filter(pk=job.pk).update(checked_with=inputs)
     return processed
+
+
+def _layout(job: ImportJob, resource) -> tuple[list, dict, set]:
+    """(column, field) of the mapped columns, the header each field is named by in messages, and the columns whose
+    cells are kept sealed: read before the COPY starts (resource.fields() queries the custom fields)."""
+    fields = {f.name: f for f in resource.fields()}
+    columns = [(int(col), fields[name]) for col, name in job.mapping.items() if name in fields]
+    header_of = {name: job.headers[int(col)] for col, name in job.mapping.items() if int(col) < len(job.headers)}
+    header_of.setdefault("name", str(fields["name"].label) if "name" in fields else "")
+    return columns, header_of, {col for col, f in columns if f.sensitive}
+
+
+def _checked_lines(job: ImportJob, resource, context: dict, layout, rows, reserved) -> Iterator[tuple[str, int]]:
+    """The COPY text of the data rows of ``rows``, cleaned, COPY_EVERY rows at a time: (text, rows in it). Valid
+    rows take their record's id from ``reserved``."""
+    columns, header_of, sealed = layout
+    lines = []
+    for row_number, cells in rows:
+        if row_number <= job.header_row:
+            continue
+        values = {f.name: (cells[col] if col < len(cells) else "", f.clean) for col, f in columns}
+        if all(cell is None or (type(cell) is str and not cell.strip()) for cell, _c in values.values()):
+            continue  # a blank row (spaces count as blank: Excel keeps them)
+        data, problems = resource.clean_row(values, job, context)
+        errors = [{"column": header_of.get(name, name), "message": message} for name, message in problems]
+        raw = [_kept_cell(c, i in sealed) for i, c in enumerate(cells)] if errors else []
+        mobile, email, name = resource.keys(data) if not errors else ("", "", "")
+        action = RowAction.INVALID if errors else RowAction.CREATE
+        record_id = "\\N" if errors else next(reserved, "\\N")
+        lines.append(_copy_line(job.pk, row_number, action, data, raw, errors, mobile, email, name[:420], record_id))
+        if len(lines) == COPY_EVERY:
+            yield "".join(lines), len(lines)
+            lines.clear()
+    if lines:
+        yield "".join(lines), len(lines)
 
 
 def _unsort_rows(job: ImportJob) -> int:

@@ -33,6 +33,7 @@ _PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
 _TEXT = re.compile(rb"<(?:\w+:)?t\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
 _REFERENCE = re.compile(r"([A-Za-z]*)(\d*)")
 _LAST_ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="(\d+)"')
+_ROW_NUMBER = re.compile(rb"""<(?:\w+:)?row\b(?:[^>]*?\br=["'](\d*)["'])?""")
 _MERGED = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?ref="([A-Z]+\d+):([A-Z]+\d+)"')
 _ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -61,15 +62,22 @@ def sheets(archive: zipfile.ZipFile) -> list[tuple[str, str, bool]]:
     return result
 
 
-def rows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, list]]:
-    """The sheet's rows that hold a cell, as (1-based row number, cells)."""
+def rows(archive: zipfile.ZipFile, part: str, share: tuple[int, int] = (0, 1)) -> Iterator[tuple[int, list]]:
+    """The sheet's rows that hold a cell, as (1-based row number, cells). ``share`` (k, n): only the rows of every
+    n-th piece of the part from the k-th on, for n processes reading it together."""
     workbook_part = _office_document(archive)
     shared, formats = _shared_parts(archive, workbook_part)
     strings = shared_strings(archive, shared) if shared else []
     dates, epoch = _date_styles(archive, formats), _epoch(archive, workbook_part)
     number, cells = 0, None
     columns = _COLUMNS
-    for piece in _pieces(archive, part):
+    mine, processes = share
+    for index, piece in enumerate(_pieces(archive, part)):
+        if index % processes != mine:
+            if cells:
+                yield number, cells
+            number, cells = _last_row_number(piece, number), None  # for the rows written without a number
+            continue
         found = _PLAIN_CELL.findall(piece)
         if _plain(piece, len(found)):
             # Written out here rather than through _value and _put: 1.5 million cells per 100,000 rows.
@@ -119,6 +127,13 @@ def rows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, list]]:
                 _put(cells, column, _value(kind, raw, style.group(1) if style else b"", strings, dates, epoch, inline))
     if cells:
         yield number, cells
+
+
+def _last_row_number(piece: bytes, number: int) -> int:
+    """The number of the piece's last row, given that of the row before it."""
+    for reference in _ROW_NUMBER.findall(piece):
+        number = int(reference) if reference else number + 1
+    return number
 
 
 def survey(archive: zipfile.ZipFile, part: str) -> tuple[int, list[tuple[int, int, int, int]]]:

@@ -351,6 +351,8 @@ CRM_IMPORT_MAX_COMPRESSION_RATIO = 200
 # A workbook with a part this large (a sheet's XML, or its shared strings) is read a row at a time
 # (crm.imports.sheet_xml) instead of whole by python-calamine: ~70,000 rows of 15 columns and more.
 CRM_IMPORT_STREAM_FROM_BYTES = env.int("CRM_IMPORT_STREAM_FROM_BYTES", default=64 * 1024 * 1024)
+# Such workbooks have half their rows checked by a forked helper process (crm.imports.helper), on the second core.
+CRM_IMPORT_CHECK_HELPER = env.bool("CRM_IMPORT_CHECK_HELPER", default=True)
 # The commit of an import with at least PARTS_MIN_ROWS new records is written by COMMIT_PARTS connections at once
 # (crm.imports.parts; PostgreSQL needs max_prepared_transactions >= COMMIT_PARTS); 1 writes every commit in one.
 CRM_IMPORT_COMMIT_PARTS = env.int("CRM_IMPORT_COMMIT_PARTS", default=2)
