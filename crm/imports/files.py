@@ -11,6 +11,7 @@ which crm.imports.sheet_xml reads a row at a time; and the csv module for text.
 import codecs
 import contextlib
 import csv
+import logging
 import re
 import zipfile
 import zlib
@@ -25,6 +26,8 @@ from python_calamine import CalamineWorkbook
 
 from . import sheet_xml
 from .sheet_xml import MAX_COLUMNS, column_number
+
+log = logging.getLogger(__name__)
 
 XLSX, XLS, CSV = "xlsx", "xls", "csv"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -283,6 +286,11 @@ class Sheet:
             self._seen = row_number
             yield row_number, cells
 
+    def close(self) -> None:
+        """Stop reading (the rows are read again from shares): what the reader holds is let go."""
+        if hasattr(self._rows, "close"):
+            self._rows.close()
+
     def total_rows(self) -> int:
         """The number of the sheet's last row (blank rows below the data included, as Excel counts)."""
         if self._last_row is None:
@@ -301,12 +309,14 @@ def streamed(archive: zipfile.ZipFile) -> bool:
 
 @contextlib.contextmanager
 def _reading_xml():
-    # What a damaged part raises in sheet_xml: bad XML in the small parts, a missing part, bad compressed data.
+    # What a damaged part raises in sheet_xml: bad XML in the small parts, a missing part, bad compressed data,
+    # text that is no character. The details are for the log; the user is told the file is damaged.
     try:
         yield
-    except (sheet_xml.SheetXmlError, DefusedET.ParseError, KeyError, ValueError, zlib.error, EOFError,
+    except (sheet_xml.SheetXmlError, DefusedET.ParseError, KeyError, ValueError, OverflowError, zlib.error, EOFError,
             zipfile.BadZipFile) as error:
-        raise FileProblem(_("The spreadsheet cannot be read: %(reason)s") % {"reason": str(error)[:200]}) from None
+        log.info("a workbook read row by row is damaged: %r", error)
+        raise FileProblem(_("The .xlsx file is damaged and cannot be opened.")) from None
 
 
 def sheet_names(path, file_type: str) -> list[str]:
@@ -379,9 +389,10 @@ def _share_rows(path, part: str, share: tuple[int, int]) -> Iterator[tuple[int, 
 
 
 def _streamed_rows(archive: zipfile.ZipFile, part: str, merges: list, share=(0, 1)) -> Iterator[tuple[int, list]]:
-    active, widest = [], 0
+    active, widest, max_rows = [], 0, limits().max_rows
     with _reading_xml():
         for row_number, cells in sheet_xml.rows(archive, part, share):
+            _check_row_count(row_number - 1, max_rows)  # the rows' count before reading was only an estimate
             # No grid is built, but every row is as wide as its last cell: the same bound as for calamine's grid.
             widest = max(widest, len(cells))
             if row_number * widest > MAX_CELLS:

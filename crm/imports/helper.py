@@ -11,14 +11,13 @@ no cache), and leaves with os._exit, so that nothing of the worker's (its connec
 the copy of it. When the worker dies, the helper's next write to the pipe fails and it ends too.
 """
 
+import ctypes
 import os
 import queue
 import signal
 import struct
 import threading
 from collections.abc import Callable, Iterator
-
-from django.utils.translation import gettext as _
 
 from .files import FileProblem
 
@@ -33,9 +32,10 @@ class Helper:
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the helper
-            os.close(read_end)
+            _cut_loose(write_end)
             _run(produce, write_end)
         os.close(write_end)
+        self._reaped = False
         self._frames = queue.Queue()
         # A thread drains the pipe as the helper writes (reading releases the interpreter), so that the helper never
         # waits for the worker to be done with its own rows.
@@ -62,6 +62,8 @@ class Helper:
 
     def stop(self) -> None:
         """End the helper, done or not (the worker gave up on the rows)."""
+        if self._reaped:
+            return  # its number may belong to another process by now
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -77,19 +79,38 @@ class Helper:
         return count == _END
 
     def _drain(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as pipe:
-            while header := pipe.read(_FRAME.size):
-                length, count = _FRAME.unpack(header)
-                self._frames.put((pipe.read(length), count))
-                if count == _END:
-                    return
-        self._frames.put((_("The helper process stopped before it was done.").encode(), _FAILURE))
+        # Whatever happens here, the worker waiting in rest() is told: the end, or a failure.
+        try:
+            with os.fdopen(fd, "rb") as pipe:
+                while len(header := pipe.read(_FRAME.size)) == _FRAME.size:
+                    length, count = _FRAME.unpack(header)
+                    text = pipe.read(length) if length > 0 else b""
+                    if len(text) != max(length, 0):
+                        break
+                    self._frames.put((text, count))
+                    if count in (_END, _PROBLEM, _FAILURE):
+                        return
+        except Exception:  # noqa: BLE001, S110 - told below
+            pass
+        self._frames.put((b"the helper process stopped before it was done", _FAILURE))
 
     def _wait(self) -> None:
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
+        self._reaped = True
+
+
+def _cut_loose(keep: int) -> None:
+    """In the helper: hold none of the worker's files and connections but the pipe, so that the worker's database
+    session ends with the worker, and end with the worker too."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when the worker dies (Linux)
+    except (OSError, AttributeError):
+        pass  # elsewhere the helper ends at its next write to the pipe
 
 
 def _run(produce, fd: int) -> None:

@@ -27,7 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from .sql import allocate_ids
 
-_OURS = re.compile(r"^crm-import-\d+-(\d+)-\d+$")
+_OURS = re.compile(r"crm-import-[0-9]+-([0-9]+)-[0-9]+")  # matched whole (fullmatch): it goes into SQL as is
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ def plan(job, resource) -> list[Part]:
             or connection.in_atomic_block or not resource.commits_in_parts(job)):
         return []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('max_prepared_transactions')::int")
+        # Slots left for prepared transactions (other imports' parts hold some): too few, one transaction.
+        cursor.execute("SELECT current_setting('max_prepared_transactions')::int - count(*) FROM pg_prepared_xacts")
         if cursor.fetchone()[0] < count:
             return []
         cursor.execute("SELECT min(row_number), max(row_number) FROM imports_importrow "
@@ -136,4 +137,4 @@ def _prepared() -> list[tuple[str, int]]:
         cursor.execute("SELECT p.gid FROM pg_prepared_xacts p JOIN pg_database d ON d.datname = p.database "
                        "WHERE d.datname = current_database() AND p.gid LIKE 'crm-import-' || d.oid || '-%'")
         names = [gid for (gid,) in cursor.fetchall()]
-    return [(gid, int(match.group(1))) for gid in names if (match := _OURS.match(gid))]
+    return [(gid, int(match.group(1))) for gid in names if (match := _OURS.fullmatch(gid))]

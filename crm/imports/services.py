@@ -232,6 +232,7 @@ def _shared_out(sheet: files.Sheet, rows) -> tuple:
     if sheet.shares is None or not settings.CRM_IMPORT_CHECK_HELPER:
         return rows, None
     own, helper = sheet.shares(2)
+    sheet.close()  # each share reads the workbook's shared strings again: not three copies of them
     return own, helper
 
 
@@ -596,16 +597,32 @@ def import_job_commit(job_id: int) -> None:
                                                                   + job.counts.get("update", 0)})
             audit = {"user": job.created_by_id, "reason": "import", "file": job.file_name, "import_job": job.pk}
             if split := parts.plan(job, resource):
-                parts.prepare(job, resource, split, audit)
-                with transaction.atomic():
-                    _mark_committed(job)  # the decision: from here on the parts are to be committed
-                parts.settle(job.pk, committed=True)
-            else:
-                with _bulk_write() as cursor:
-                    with pghistory.context(**audit):
-                        resource.commit(cursor, job)
-                    _mark_committed(job)
+                _commit_in_parts(job, resource, split, audit)
+                return
+            with _bulk_write() as cursor:
+                with pghistory.context(**audit):
+                    resource.commit(cursor, job)
+                _mark_committed(job)
             _set_phase(job.pk, "")
+
+
+def _commit_in_parts(job: ImportJob, resource, split: list, audit: dict) -> None:
+    parts.prepare(job, resource, split, audit)
+    try:
+        with transaction.atomic():
+            _mark_committed(job)  # the decision: from here on the parts are to be committed
+    except BaseException:
+        # Rolled back, unless the decision reached the database after all (its answer lost): then, or if the
+        # job cannot be read, the parts wait for the watchdog, which decides by the job's status.
+        with contextlib.suppress(Exception):
+            if ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first() != ImportStatus.COMMITTED:
+                parts.settle(job.pk, committed=False)
+        raise
+    try:
+        parts.settle(job.pk, committed=True)
+        _set_phase(job.pk, "")
+    except Exception:  # the job is committed: the parts this could not commit are the watchdog's to commit
+        log.exception("import %s: committing its prepared parts failed; the watchdog will", job.pk)
 
 
 def _mark_committed(job: ImportJob) -> None:
@@ -746,7 +763,9 @@ def _failing_on_surprise(job: ImportJob):
 
 
 def _fail(job: ImportJob, message: str) -> None:
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, error=message, updated_at=timezone.now())
+    # Only a job still at work: a committed one (its rows written, perhaps parts still to commit) stays committed.
+    ImportJob.objects.filter(pk=job.pk, status__in=RUNNING_STATES).update(
+        status=ImportStatus.FAILED, error=message, updated_at=timezone.now())
 
 
 # --------------------------------------------------------------------------------------- error report

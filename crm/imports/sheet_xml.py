@@ -25,20 +25,25 @@ OFFICE_RELATIONSHIP = "{http://schemas.openxmlformats.org/officeDocument/2006/re
 # other cell is read cell by cell with the general expressions below.
 _PLAIN_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"(?: s="(\d+)")?(?: t="(\w+)")?'
                          rb'(?: ?/>|><is><t>([^<]*)</t></is></c>|><v>([^<]*)</v></c>)')
-_ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?row>)", re.S)
-_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+# The body of a row or cell may not run into the next one: a tag left open cannot make a search scan the rest of
+# the piece again for every cell (hours for a few megabytes).
+_ROW = re.compile(rb"<(?:\w+:)?row(?=[\s/>])([^>]*?)(?:/>|>((?:(?!<(?:\w+:)?row[\s/>]).)*?)</(?:\w+:)?row>)", re.S)
+_CELL = re.compile(rb"<(?:\w+:)?c(?=[\s/>])([^>]*?)(?:/>|>((?:(?!<(?:\w+:)?c[\s/>]).)*?)</(?:\w+:)?c>)", re.S)
 _ATTRIBUTE = {name: re.compile(rb"\b" + name + rb"""=["']([^"']*)["']""") for name in (b"r", b"s", b"t")}
 _VALUE = re.compile(rb"<(?:\w+:)?v\b[^>]*>(.*?)</(?:\w+:)?v>", re.S)
 _PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
 _TEXT = re.compile(rb"<(?:\w+:)?t\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
 _REFERENCE = re.compile(r"([A-Za-z]*)(\d*)")
-_LAST_ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="(\d+)"')
-_ROW_NUMBER = re.compile(rb"""<(?:\w+:)?row\b(?:[^>]*?\br=["'](\d*)["'])?""")
+_PLAIN_STRING = re.compile(rb"<si><t>([^<]*)</t></si>")
+_STRING = re.compile(rb"<(?:\w+:)?si\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?si>)", re.S)
+_LAST_ROW = re.compile(rb'<row r="(\d+)"')
+_ROW_NUMBER = re.compile(rb"""<(?:\w+:)?row(?=[\s/>])(?:[^>]*?\br=["'](\d*)["'])?""")
 _MERGED = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?ref="([A-Z]+\d+):([A-Z]+\d+)"')
 _ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 MAX_COLUMNS = 16_384
+MAX_PIECE = 64 * 1024 * 1024  # no row (or shared string) of a real sheet is this long
 
 # Number formats Excel has built in that show a date or time (and those of Chinese, Japanese and Korean Excel).
 _BUILT_IN_DATES = {*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82)}
@@ -131,6 +136,9 @@ def rows(archive: zipfile.ZipFile, part: str, share: tuple[int, int] = (0, 1)) -
 
 def _last_row_number(piece: bytes, number: int) -> int:
     """The number of the piece's last row, given that of the row before it."""
+    if b":row" not in piece and piece.count(b"<row") == piece.count(b'<row r="'):  # every row numbered, as usual
+        last = _LAST_ROW.match(piece, max(piece.rfind(b'<row r="'), 0))
+        return int(last.group(1)) if last else number
     for reference in _ROW_NUMBER.findall(piece):
         number = int(reference) if reference else number + 1
     return number
@@ -140,10 +148,10 @@ def survey(archive: zipfile.ZipFile, part: str) -> tuple[int, list[tuple[int, in
     """The number of the sheet's last row, and its merged cells as (top row, left column, bottom row, right
     column), rows 1-based and columns 0-based as crm.imports.files expects them. Merged cells are listed after
     the cells, so the part is read through once for them (a quarter of the time of reading its rows)."""
-    last, ranges = 0, []
+    last, number, ranges = 0, 0, []
     for piece in _pieces(archive, part):
-        found = _LAST_ROW.findall(piece, max(0, len(piece) - 65536))
-        last = max(last, int(found[-1])) if found else last
+        number = _last_row_number(piece, number)
+        last = max(last, number)
         if b"mergeCell" in piece:
             for first, second in _MERGED.findall(piece):
                 (left, top), (right, bottom) = _split(first), _split(second)
@@ -154,7 +162,11 @@ def survey(archive: zipfile.ZipFile, part: str) -> tuple[int, list[tuple[int, in
 def shared_strings(archive: zipfile.ZipFile, part: str) -> list[str]:
     strings = []
     for piece in _pieces(archive, part, end=b"</si>", root=b"sst>"):
-        for item in re.findall(rb"<(?:\w+:)?si\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?si>)", piece, re.S):
+        plain = _PLAIN_STRING.findall(piece)
+        if len(plain) == piece.count(b"<si") and b"&" not in piece and b"_x" not in piece and b"\r" not in piece:
+            strings.extend(text.decode() for text in plain)  # one plain <t> in each, as Excel writes most
+            continue
+        for item in _STRING.findall(piece):
             strings.append(_text(_joined_text(item)))
     return strings
 
@@ -166,6 +178,8 @@ def _value(kind: bytes, raw: bytes, style: bytes, strings, dates: dict, epoch, i
     if inline or kind == b"str":
         return _text(raw)
     if kind == b"s":
+        if not raw.strip():
+            return ""
         index = int(raw) if raw.strip().isdigit() else -1
         if not 0 <= index < len(strings):
             raise SheetXmlError(f"shared string {raw[:20]!r} out of range")
@@ -271,7 +285,8 @@ def _split(reference: bytes) -> tuple[int, int]:
 def _plain(piece: bytes, plain_cells: int) -> bool:
     """Whether every cell of the piece is one of the ``plain_cells`` written as _PLAIN_CELL reads them."""
     return (plain_cells == piece.count(b"<c ") and b"<c>" not in piece and b"<c/>" not in piece
-            and b":c" not in piece)
+            and b":c" not in piece
+            and not any(space in piece and b"<c" + space in piece for space in (b"\t", b"\n", b"\r")))
 
 
 # ------------------------------------------------------------------------------------------- parts
@@ -291,13 +306,26 @@ def _pieces(archive: zipfile.ZipFile, part: str, end: bytes = b"</row>", root: b
                     raise SheetXmlError(f"{part} is cut short")
                 yield data
                 return
-            cut = data.rfind(end)
-            if cut < 0:
+            found = _last_end(data, end)
+            if found < 0:
+                if len(data) > MAX_PIECE:
+                    raise SheetXmlError(f"{part}: no {end!r} within {MAX_PIECE} bytes")
                 carry = data
                 continue
-            cut += len(end)
-            yield data[:cut]
-            carry = data[cut:]
+            yield data[:found]
+            carry = data[found:]
+
+
+def _last_end(data: bytes, end: bytes) -> int:
+    """Where the last closing tag ``end`` (</row>, or </x:row> with a prefix) in ``data`` ends, or -1."""
+    name = end[2:]  # b"row>"
+    at = data.rfind(name)
+    while at >= 0:
+        start = data.rfind(b"<", 0, at)
+        if start >= 0 and re.fullmatch(rb"</(?:\w+:)?", data[start:at]):
+            return at + len(name)
+        at = data.rfind(name, 0, at)
+    return -1
 
 
 def _xml(archive: zipfile.ZipFile, part: str):
@@ -365,4 +393,4 @@ def _format_kind(number_format: int, code: str | None) -> str:
     if re.search(r"\[[hms]+\]", code, re.I):
         return "duration"
     code = re.sub(r"\[[^\]]*\]", "", code)
-    return "date" if re.search(r"[dmyhse]", code, re.I) and code.lower() != "general" else ""
+    return "date" if re.search(r"[dmyhs]", code, re.I) and code.lower() != "general" else ""

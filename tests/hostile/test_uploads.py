@@ -29,7 +29,7 @@ from customers.models import Customer
 from interactions.models import Attachment
 from sales.models import ContractAttachment
 from tests.imports.conftest import commit, run_to_preview, upload, xlsx_bytes
-from tests.imports.test_hostile_files import _exe, _png
+from tests.imports.test_hostile_files import _exe, _png, rezip
 
 from .corpus import IMG, SCRIPT
 
@@ -149,14 +149,10 @@ def test_a_workbook_read_row_by_row_refuses_rows_too_wide_to_hold(tmp_path, sett
 
 def _with_sheet(tmp_path, change) -> Path:
     """A_LIST as an .xlsx whose sheet XML went through ``change``."""
-    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(A_LIST)))
-    sheet = change(source.read("xl/worksheets/sheet1.xml").decode())
-    output = io.BytesIO()
-    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
-        for name in source.namelist():
-            target.writestr(name, sheet if name == "xl/worksheets/sheet1.xml" else source.read(name))
+    content = xlsx_bytes(A_LIST)
+    sheet = change(zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml").decode())
     path = tmp_path / "sheet.xlsx"
-    path.write_bytes(output.getvalue())
+    path.write_bytes(rezip(content, replace={"xl/worksheets/sheet1.xml": sheet.encode()}))
     return path
 
 

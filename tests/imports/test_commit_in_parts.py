@@ -126,3 +126,15 @@ def test_undo_commits_parts_still_waiting_before_it_bins_the_records(importer, i
     job = undo(importer, job)
     assert job.status == "undone" and job.counts["undo"]["binned"] == ROWS
     assert waiting_parts() == 0 and Customer.objects.filter(deleted_at__isnull=True).count() == 0
+
+
+def test_an_error_after_the_decision_never_marks_a_committed_import_failed(importer, in_parts):
+    # (a failure committing the parts, or reporting progress, once the job is committed: the watchdog commits
+    # what is left, and the import must not read "failed, nothing was written" meanwhile)
+    job = checked(importer)
+    left_by_a_worker_that_died(importer, job, decided=True)
+    services._fail(job, "Something unexpected went wrong")
+    job.refresh_from_db()
+    assert job.status == "committed" and job.error == ""
+    services.import_jobs_resume_stalled(now=timezone.now())
+    assert Customer.objects.count() == ROWS and waiting_parts() == 0

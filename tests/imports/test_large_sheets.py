@@ -10,11 +10,13 @@ import pytest
 from crm.imports import files
 from crm.imports.models import ImportRow
 
-from .conftest import run_to_preview
+from .conftest import run_to_preview, xlsx_bytes
+from .test_hostile_files import rezip
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 ROWS = 20_000  # about 12 MB of sheet XML: three pieces of four megabytes, the middle one the helper's
+SHEET = "xl/worksheets/sheet1.xml"
 BAD = {9_000: "138123", 10_500: "buyer@@example"}  # in the middle piece: a short mobile, a broken email
 
 
@@ -32,6 +34,12 @@ def large_list() -> bytes:
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()
+
+
+def with_sheet(content: bytes, change) -> bytes:
+    """The workbook ``content`` with its sheet's XML gone through ``change``."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    return rezip(content, replace={SHEET: change(source.read(SHEET))})
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +89,28 @@ def test_a_large_workbook_checked_with_a_helper_process_comes_out_as_checked_alo
 def test_a_cell_past_the_last_column_in_the_helpers_share_fails_the_import(importer, content, settings):
     settings.CRM_IMPORT_STREAM_FROM_BYTES = 1_000_000
     # the same list, with one far cell in the middle piece
-    source = zipfile.ZipFile(io.BytesIO(content))
-    sheet = source.read("xl/worksheets/sheet1.xml").replace(
-        b'<c r="A10000" ', b'<c r="XFE10000" t="inlineStr"><is><t>x</t></is></c><c r="A10000" ')
-    output = io.BytesIO()
-    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
-        for name in source.namelist():
-            target.writestr(name, sheet if name == "xl/worksheets/sheet1.xml" else source.read(name))
-    job = run_to_preview(importer, output.getvalue())
+    job = run_to_preview(importer, with_sheet(content, lambda sheet: sheet.replace(
+        b'<c r="A10000" ', b'<c r="XFE10000" t="inlineStr"><is><t>x</t></is></c><c r="A10000" ')))
     assert job.status == "failed"
     assert job.error == ("A sheet has a cell in column XFE, past Excel's last column (XFD, column 16,384): it was "
                          "not read.")
     assert not ImportRow.objects.filter(job=job).exists()
+
+
+def test_both_readers_read_cells_written_in_less_usual_ways_alike(settings, tmp_path):
+    # a number in scientific format (its E is no date letter), a cell tag broken by a line break among plainly
+    # written cells, and an empty shared-string cell
+    content = xlsx_bytes([["客户名称", "数量", "备注"], ["王芳", 12345, "x"]], number_formats={"B2": "0.00E+00"})
+    path = tmp_path / "usual.xlsx"
+    path.write_bytes(with_sheet(content, lambda sheet: sheet.replace(b'<c r="C2"', b'<c\nr="C2"').replace(
+        b"</row></sheetData>", b'<c r="D2" t="s"/></row></sheetData>')))
+
+    def read():  # empty cells at the end of a row are no cells (calamine leaves them out of its grid)
+        rows = [list(cells) for _number, cells in files.read_rows(path, files.XLSX)]
+        return [cells[:max((i + 1 for i, c in enumerate(cells) if c != ""), default=0)] for cells in rows]
+
+    whole = read()
+    settings.CRM_IMPORT_STREAM_FROM_BYTES = 0
+    by_row = read()
+    assert by_row == whole
+    assert by_row[1][:3] == ["王芳", 12345.0, "x"]
