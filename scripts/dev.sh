@@ -236,6 +236,10 @@ synchronous_commit = off
 full_page_writes = off
 # Large imports commit in parts, each a prepared transaction (crm/imports/parts.py).
 max_prepared_transactions = 8
+# The cluster's defaults are sized for a small machine (128 MB of shared buffers, checkpoints every 1 GB of WAL):
+# an import of 100,000 customers then has its backends write pages out themselves and sits through checkpoints.
+shared_buffers = '1GB'
+max_wal_size = '4GB'
 EOF
 }
 
