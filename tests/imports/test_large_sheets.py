@@ -2,12 +2,15 @@
 process forked from the worker: the outcome is the same, row for row, as when the worker checks every row."""
 
 import io
+import os
+import signal
 import zipfile
 
 import openpyxl
 import pytest
 
 from crm.imports import files
+from crm.imports.helper import Helper
 from crm.imports.models import ImportRow
 
 from .conftest import run_to_preview, xlsx_bytes
@@ -114,3 +117,18 @@ def test_both_readers_read_cells_written_in_less_usual_ways_alike(settings, tmp_
     by_row = read()
     assert by_row == whole
     assert by_row[1][:3] == ["王芳", 12345.0, "x"]
+
+
+def test_a_helper_that_dies_halfway_fails_the_check_instead_of_hanging():
+    # (killed by the kernel for memory, say): the worker, waiting for the rest of its rows, is told at once
+    def produce():
+        yield "a line\n", 1
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield "never\n", 1
+
+    helper = Helper(produce)
+    try:
+        with pytest.raises(RuntimeError, match="stopped before it was done"):
+            list(helper.rest())
+    finally:
+        helper.stop()
