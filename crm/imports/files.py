@@ -147,20 +147,11 @@ _PLAIN_COLUMN = re.compile(rb'<c r="([A-Z]+)')
 _PLAIN_ROW = re.compile(rb'<c r="[A-Z]+([0-9]+)"')
 
 
-def _only_plain_cells(data: bytes, plain_count: int) -> bool:
-    """Whether every cell tag of ``data`` is one of the ``plain_count`` written '<c r="…'."""
-    if plain_count != data.count(b"<c ") or b":c" in data:  # another order of attributes; a namespace prefix
-        return False
-    # A tab or line break after the tag name. Most parts hold none of these bytes at all, which is found in a
-    # fraction of the time of looking for the three tags (7 such searches were 0.4 s of a 100,000-row sheet).
-    return not any(space in data and b"<c" + space in data for space in (b"\t", b"\n", b"\r"))
-
-
 def _cell_extent(data: bytes) -> tuple[set[bytes], int, bool]:
     """The column letters and the last row number of the cells in ``data`` (whole tags only), and whether some
     cell there has no reference (r) at all."""
     columns = _PLAIN_COLUMN.findall(data)
-    if _only_plain_cells(data, len(columns)):
+    if sheet_xml.only_plain_cells(data, len(columns)):
         unplaced = b"<c>" in data or b"<c/>" in data
         return set(columns), max(map(int, set(_PLAIN_ROW.findall(data))), default=0), unplaced
     refs = _CELL_REF.findall(data)
@@ -174,7 +165,6 @@ def _cell_extent(data: bytes) -> tuple[set[bytes], int, bool]:
 # tag by tag, to place every cell as calamine will.
 _ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s/>]")
 _ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*)>")
-_REFERENCE = re.compile(rb'\br=["\']([A-Za-z]*)([0-9]*)["\']')
 
 
 def _placed_extent(archive, entry) -> tuple[int, int]:
@@ -182,7 +172,7 @@ def _placed_extent(archive, entry) -> tuple[int, int]:
     row = column = last_row = last_column = 0
     for data in _whole_tags(archive, entry):
         for tag in _ROW_OR_CELL.finditer(data):
-            reference = _REFERENCE.search(tag.group(2))
+            reference = sheet_xml.REFERENCE.search(tag.group(2))
             letters, digits = reference.groups() if reference else (b"", b"")
             if tag.group(1) == b"row":
                 row, column = (int(digits) if digits else row + 1), 0
@@ -313,6 +303,8 @@ def _reading_xml():
     # text that is no character. The details are for the log; the user is told the file is damaged.
     try:
         yield
+    except sheet_xml.PastLastColumn as error:
+        raise _past_last_column(_column_letters(error.column + 1)) from None
     except (sheet_xml.SheetXmlError, DefusedET.ParseError, KeyError, ValueError, OverflowError, zlib.error, EOFError,
             zipfile.BadZipFile) as error:
         log.info("a workbook read row by row is damaged: %r", error)
@@ -375,23 +367,26 @@ def _streamed_sheet(archive: zipfile.ZipFile, sheet: str) -> Sheet:
             raise FileProblem(_("The workbook has no sheet named %(name)s.") % {"name": sheet})
         part = parts[sheet] if sheet else next(iter(parts.values()))
         last_row, merges = sheet_xml.survey(archive, part)
+        workbook = sheet_xml.book(archive)
     _check_row_count(last_row - 1, limits().max_rows)
     # A merged range's value runs on from its first row into the next ones, which another share may read.
-    shares = None if merges else (lambda n: [_share_rows(archive.filename, part, (k, n)) for k in range(n)])
-    return Sheet(_streamed_rows(archive, part, merges), last_row, shares)
+    shares = None if merges else (
+        lambda n: [_share_rows(archive.filename, part, workbook, (k, n)) for k in range(n)])
+    return Sheet(_streamed_rows(archive, part, workbook, merges), last_row, shares)
 
 
-def _share_rows(path, part: str, share: tuple[int, int]) -> Iterator[tuple[int, list]]:
+def _share_rows(path, part: str, workbook, share: tuple[int, int]) -> Iterator[tuple[int, list]]:
     # The file opened again, once the share is read: processes reading shares of it must not share the position of
     # one open file.
     with zipfile.ZipFile(path) as archive:
-        yield from _streamed_rows(archive, part, [], share)
+        yield from _streamed_rows(archive, part, workbook, [], share)
 
 
-def _streamed_rows(archive: zipfile.ZipFile, part: str, merges: list, share=(0, 1)) -> Iterator[tuple[int, list]]:
+def _streamed_rows(archive: zipfile.ZipFile, part: str, workbook, merges: list, share=(0, 1)
+                   ) -> Iterator[tuple[int, list]]:
     active, widest, max_rows = [], 0, limits().max_rows
     with _reading_xml():
-        for row_number, cells in sheet_xml.rows(archive, part, share):
+        for row_number, cells in sheet_xml.rows(archive, part, workbook, share):
             _check_row_count(row_number - 1, max_rows)  # the rows' count before reading was only an estimate
             # No grid is built, but every row is as wide as its last cell: the same bound as for calamine's grid.
             widest = max(widest, len(cells))

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from .sql import allocate_ids
+from .sql import allocate_ids, bulk_write_settings
 
 _OURS = re.compile(r"crm-import-[0-9]+-([0-9]+)-[0-9]+")  # matched whole (fullmatch): it goes into SQL as is
 
@@ -81,7 +81,7 @@ def prepare(job, resource, parts: list[Part], audit: dict) -> None:
         try:
             part_connection.set_autocommit(False)
             with part_connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '256MB'")  # as crm.imports.services._bulk_write
+                bulk_write_settings(cursor)
                 # A part waiting for a lock another part holds would wait for ever: the other one, prepared, waits
                 # for this one. No part should, but if one does, the commit fails instead of hanging.
                 cursor.execute("SET LOCAL lock_timeout = '1min'")

@@ -43,7 +43,7 @@ from .models import (
     OwnerMode,
     RowAction,
 )
-from .sql import MATCHED, reserve_ids
+from .sql import MATCHED, bulk_write_settings, reserve_ids
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def _shared_out(sheet: files.Sheet, rows) -> tuple:
     if sheet.shares is None or not settings.CRM_IMPORT_CHECK_HELPER:
         return rows, None
     own, helper = sheet.shares(2)
-    sheet.close()  # each share reads the workbook's shared strings again: not three copies of them
+    sheet.close()  # the shares read the part from its start: the stream the first rows were read from goes
     return own, helper
 
 
@@ -640,9 +640,7 @@ def _bulk_write():
     the commit was tried: the commit was 0.7 s faster per 100,000 rows, but a colleague saving a customer meanwhile
     had his save merge the whole pending list, 1.8 s (bench/RESULTS.md, "Import")."""
     with transaction.atomic(), connection.cursor() as cursor:
-        # Memory for the indexes' bulk work: with the default 4 MB, PostgreSQL sorts the new entries in many
-        # small rounds.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
+        bulk_write_settings(cursor)
         yield cursor
 
 
